@@ -1,6 +1,7 @@
 # avpn build.  Every cmd/<tool>/*.c becomes bin/<tool>, every common/*.c
 # goes into libavpn.a, every t/unit/*.c becomes one unit-test binary and
-# every t/fuzz/*.c one libFuzzer target.  New files need no Makefile edit.
+# every t/tools/*.c one test helper program and every t/fuzz/*.c one
+# libFuzzer target.  New files need no Makefile edit.
 #
 # BUILD sets the output directory, so several builds (normal, sanitizer,
 # fuzz) can live side by side:  make BUILD=build-asan SANITIZE=1
@@ -50,6 +51,8 @@ COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libavpn.a
 UNIT_SRC := $(wildcard t/unit/*.c)
 UNIT_BIN := $(UNIT_SRC:t/unit/%.c=$(BUILD)/unit/%)
+TOOL_SRC := $(wildcard t/tools/*.c)
+TEST_TOOLS := $(TOOL_SRC:t/tools/%.c=$(BUILD)/tools/%)
 FUZZ_SRC := $(wildcard t/fuzz/*.c)
 FUZZ_BIN := $(FUZZ_SRC:t/fuzz/%.c=$(BUILD)/fuzz/%)
 MANPAGES := $(wildcard man/*.[1-8])
@@ -76,7 +79,12 @@ $(BUILD)/unit/%: $(BUILD)/t/unit/%.o $(LIB)
 	$(call quiet,LD,$@)mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
-unit: $(UNIT_BIN)
+# Test-only programs (packet forgers, benchmark clients) under t/tools/.
+$(BUILD)/tools/%: $(BUILD)/t/tools/%.o $(LIB)
+	$(call quiet,LD,$@)mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
+
+unit: $(UNIT_BIN) $(TEST_TOOLS)
 
 # libFuzzer targets need clang.  Each target defines LLVMFuzzerTestOneInput.
 FUZZ_CC ?= clang
@@ -151,4 +159,4 @@ clean:
 	install uninstall clean
 
 -include $(COMMON_OBJ:.o=.d) $(wildcard $(BUILD)/cmd/*/*.d) \
-	$(wildcard $(BUILD)/t/unit/*.d)
+	$(wildcard $(BUILD)/t/unit/*.d) $(wildcard $(BUILD)/t/tools/*.d)

@@ -8,7 +8,7 @@ case "$AVPN_BUILD" in
 /*) ;;
 *) AVPN_BUILD=$AVPN_ROOT/$AVPN_BUILD ;;
 esac
-PATH=$AVPN_BUILD/bin:$PATH
+PATH=$AVPN_BUILD/bin:$AVPN_BUILD/tools:$PATH
 export PATH AVPN_ROOT AVPN_BUILD
 
 setup_tmp() {
