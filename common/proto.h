@@ -148,9 +148,15 @@ struct msg_probe {
 	union endpoint dest;       /* the address the probe was sent to */
 };
 
+/*
+ * For PERR_SUBNET_NOT_ALLOWED, subnet is the first announced subnet the
+ * node may not announce, so the node can name it; otherwise it is unset
+ * (family 0).  On the wire: type, code, then the subnet's 18 bytes.
+ */
 struct msg_error {
 	uint8_t request_type;
 	uint8_t code;
+	struct subnet subnet;
 };
 
 struct proto_msg {
