@@ -277,6 +277,8 @@ int peer_record_parse(struct peer_record *rec, const char *line,
 		return field_error(err, 6, "last seen");
 	if (field_endpoint(&tmp.override, f[7], err) == -1)
 		return field_error(err, 7, "override endpoint");
+	if (nat_type_parse(&tmp.nat, f[8], err) == -1)
+		return field_error(err, 8, "NAT type");
 	*rec = tmp;
 	return 0;
 }
@@ -293,10 +295,11 @@ int peer_record_format(char *out, size_t size, const struct peer_record *rec)
 	endpoint_format(private_ep, &rec->private_ep);
 	endpoint_format(override, &rec->override);
 	subnet_list_format(subnets, sizeof(subnets), &rec->subnets);
-	return snprintf(out, size, "%s\t%s\t%s\t%s\t%s\t%s\t%lld\t%s\n",
+	return snprintf(out, size,
+			"%s\t%s\t%s\t%s\t%s\t%s\t%lld\t%s\t%s\n",
 			rec->name, key, node_role_name(rec->role), public_ep,
 			private_ep, subnets, (long long)rec->last_seen,
-			override);
+			override, nat_type_name(rec->nat));
 }
 
 /*

@@ -78,7 +78,9 @@ int self_record_read(struct self_record *rec, const char *path,
 /*
  * A peer line as avpn-peers prints it, fields in order:
  *   name, public key, role, public endpoint, private endpoint, subnets,
- *   last seen (Unix seconds), override endpoint
+ *   last seen (Unix seconds), override endpoint, NAT type
+ * The NAT type is the peer's own, as its avpn-register found it; avpn-punch
+ * needs it to tell a peer it cannot reach from one that did not answer.
  */
 struct peer_record {
 	char name[AVPN_NAME_MAX + 1];
@@ -89,9 +91,10 @@ struct peer_record {
 	struct subnet_list subnets;
 	int64_t last_seen;
 	union endpoint override;
+	enum nat_type nat;
 };
 
-#define PEER_FIELDS 8
+#define PEER_FIELDS 9
 
 int peer_record_parse(struct peer_record *rec, const char *line,
 		      struct avpn_error *err);
