@@ -59,8 +59,8 @@ static enum exchange_status send_request(struct exchange *ex,
 	len = proto_seal(buf, sizeof(buf), request, ex->my_public,
 			 ex->their_public, ex->shared);
 	if (len < 0) {
-		error_set(err, "request of type 0x%02x does not fit in %d bytes",
-			  request->type, AVPN_DATAGRAM_MAX);
+		error_set(err, "%s request does not fit in %d bytes",
+			  proto_type_name(request->type), AVPN_DATAGRAM_MAX);
 		return EXCHANGE_FAILED;
 	}
 	ex->sent[ex->sends % EXCHANGE_MAX_SENDS] = request->timestamp;
@@ -113,22 +113,23 @@ static bool open_reply(struct exchange *ex, struct proto_msg *reply,
 		return false;
 	}
 	if (!for_me || memcmp(sender, ex->their_public, AVPN_KEY_LEN) != 0) {
-		trace(ex, "dropped a datagram of type 0x%02x sealed by another "
-			  "key or for another recipient", type);
+		trace(ex, "dropped a %s datagram sealed by another key or for "
+			  "another recipient", proto_type_name(type));
 		return false;
 	}
 	if (proto_open(reply, buf, len, ex->shared, &why) < 0) {
-		trace(ex, "dropped a datagram of type 0x%02x: %s", type,
+		trace(ex, "dropped a %s datagram: %s", proto_type_name(type),
 		      why.text);
 		return false;
 	}
 	if (reply->timestamp <= ex->last_accepted) {
-		trace(ex, "dropped a replayed datagram of type 0x%02x", type);
+		trace(ex, "dropped a replayed %s datagram",
+		      proto_type_name(type));
 		return false;
 	}
 	if (!answers_our_request(ex, reply->echo)) {
-		trace(ex, "dropped a datagram of type 0x%02x that answers no "
-			  "request of ours", type);
+		trace(ex, "dropped a %s datagram that replies to no request "
+			  "of ours", proto_type_name(type));
 		return false;
 	}
 	ex->last_accepted = reply->timestamp;
@@ -208,8 +209,8 @@ enum exchange_status exchange_run(struct exchange *ex,
 		status = send_request(ex, request, err);
 		if (status != EXCHANGE_DONE)
 			return status;
-		trace(ex, "sent request of type 0x%02x (attempt %u)",
-		      request->type, ex->sends);
+		trace(ex, "sent %s request (attempt %u)",
+		      proto_type_name(request->type), ex->sends);
 		next_send = clock_monotonic_ms() + interval;
 		if (next_send > ex->deadline_ms)
 			next_send = ex->deadline_ms;

@@ -47,7 +47,7 @@ static void wipe_secrets(void)
 	sodium_memzero(shared_key, sizeof(shared_key));
 }
 
-static void usage(void)
+static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr, "usage: avpn-peers -k KEYFILE [-o FILE] [-t SECONDS] "
 		"[-v] SELF\n");
@@ -62,7 +62,7 @@ static void parse_options(int argc, char *argv[], struct options *opts)
 	memset(opts, 0, sizeof(*opts));
 	opts->out_path = "-";
 	opts->timeout_s = DEFAULT_TIMEOUT_S;
-	while ((ch = getopt(argc, argv, "k:o:t:v")) != -1) {
+	while ((ch = getopt(argc, argv, ":k:o:t:v")) != -1) {
 		switch (ch) {
 		case 'k': opts->key_path = optarg; break;
 		case 'o': opts->out_path = optarg; break;
@@ -75,7 +75,11 @@ static void parse_options(int argc, char *argv[], struct options *opts)
 				     "%s; expected 1-%d seconds", optarg,
 				     errstr, MAX_TIMEOUT_S);
 			break;
+		case ':':
+			warnx("option -%c requires an argument", optopt);
+			usage();
 		default:
+			warnx("unknown option -%c", optopt);
 			usage();
 		}
 	}

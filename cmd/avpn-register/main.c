@@ -43,7 +43,7 @@ static void wipe_secrets(void)
 	sodium_memzero(registration.shared, sizeof(registration.shared));
 }
 
-static void usage(void)
+static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
 		"usage: avpn-register -k KEYFILE -r HOST[:PORT] "
@@ -92,7 +92,11 @@ static void parse_option(int ch, struct options *opts,
 			     "expected 1-%d seconds", optarg, errstr,
 			     MAX_TIMEOUT_S);
 		break;
+	case ':':
+		warnx("option -%c requires an argument", optopt);
+		usage();
 	default:
+		warnx("unknown option -%c", optopt);
 		usage();
 	}
 }
@@ -105,7 +109,7 @@ static void parse_options(int argc, char *argv[], struct options *opts,
 	memset(opts, 0, sizeof(*opts));
 	opts->out_path = "-";
 	reg->timeout_s = DEFAULT_TIMEOUT_S;
-	while ((ch = getopt(argc, argv, "b:e:k:o:p:R:r:s:t:v")) != -1)
+	while ((ch = getopt(argc, argv, ":b:e:k:o:p:R:r:s:t:v")) != -1)
 		parse_option(ch, opts, reg);
 	if (argc - optind > 1)
 		usage();
