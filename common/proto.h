@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "avpn.h"
 #include "endpoint.h"
@@ -85,6 +86,9 @@ enum proto_error_code {
 
 const char *proto_error_name(uint8_t code);
 
+/* "REGISTER", "PEERS"...; "unknown" for any other byte. */
+const char *proto_type_name(uint8_t type);
+
 enum update_event {
 	UPDATE_APPEARED = 1,
 	UPDATE_MOVED = 2,
@@ -96,6 +100,7 @@ struct msg_register {
 	union endpoint private_ep; /* the node's LAN address and port */
 	union endpoint override;   /* manual port forward, or unset */
 	struct subnet_list subnets;
+	uint8_t nat;               /* enum nat_type, as the node found it */
 };
 
 struct msg_register_ack {
@@ -119,8 +124,22 @@ struct msg_peer {
 	union endpoint override;
 	int64_t last_seen;
 	struct subnet_list subnets;
+	uint8_t nat;  /* enum nat_type: passed on from the node's REGISTER */
 };
 
+/*
+ * A peer's encoded size runs from PROTO_PEER_MIN_LEN (no subnets, 1-byte
+ * name) to PROTO_PEER_MAX_LEN, so a MSG_PEERS datagram of at most
+ * AVPN_DATAGRAM_MAX bytes has PROTO_PEERS_ROOM bytes for its peers: from
+ * 2 peers of the largest size to 10 of the smallest.  The sender fills
+ * pages by proto_peer_len().
+ */
+#define PROTO_PEER_MIN_LEN \
+	(AVPN_KEY_LEN + 2 + 1 + 3 * PROTO_ENDPOINT_LEN + 8 + 1 + 1)
+#define PROTO_PEER_MAX_LEN \
+	(PROTO_PEER_MIN_LEN + AVPN_NAME_MAX - 1 + \
+	 AVPN_MAX_SUBNETS * PROTO_SUBNET_LEN)
+#define PROTO_PEERS_ROOM (AVPN_DATAGRAM_MAX - PROTO_MIN_LEN - 5)
 #define MSG_PEERS_MAX_PER_PAGE 16
 struct msg_peers {
 	uint16_t page;   /* 0-based */
@@ -134,7 +153,7 @@ struct msg_update {
 	struct msg_peer peer;
 };
 
-/* node -> registry: target is the peer's key, peer unused.
+/* node -> registry: target is the peer's key, peer unused (empty name).
  * registry -> target: peer is the node that asked, target is the target's
  * own key. */
 struct msg_punch {
@@ -221,6 +240,10 @@ int proto_key_mismatch_parse(const uint8_t *buf, size_t len,
  * this process returned, even if the clock steps back.
  */
 uint64_t proto_timestamp(void);
+
+/* Returns the encoded size of one peer in MSG_PEERS, MSG_UPDATE or
+ * MSG_PUNCH. */
+size_t proto_peer_len(const struct msg_peer *p);
 
 /* Converts between msg_peer and the peer line of avpn-peers. */
 void proto_peer_to_record(struct peer_record *rec, const struct msg_peer *p);
