@@ -131,25 +131,40 @@ bench: all
 demo: all
 	$(Q)scripts/demo
 
+# bash-completion loads a completion by the command's name, so every
+# program gets a link to the one file.  The systemd units name the programs
+# by their installed path, @BINDIR@ in the sources.
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
-		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR)
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(BINDIR)
 	for m in $(MANPAGES); do \
-		s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s; \
+		s=$${m##*.}; \
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s || exit 1; \
 	done
-	for c in completions/bash/*; do \
-		[ -f "$$c" ] && install -m 0644 $$c $(DESTDIR)$(BASHCOMPDIR); \
-	done; true
+	install -m 0644 completions/bash/avpn $(DESTDIR)$(BASHCOMPDIR)/avpn
+	for t in $(TOOLS); do \
+		ln -sf avpn $(DESTDIR)$(BASHCOMPDIR)/$$t || exit 1; \
+	done
+	install -m 0644 completions/zsh/_avpn $(DESTDIR)$(ZSHCOMPDIR)/_avpn
+	for u in contrib/systemd/*.in; do \
+		n=$${u##*/}; n=$${n%.in}; \
+		sed 's|@BINDIR@|$(BINDIR)|g' $$u >$(DESTDIR)$(SYSTEMDUNITDIR)/$$n \
+			&& chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$n || exit 1; \
+	done
 
 uninstall:
-	for t in $(TOOLS); do rm -f $(DESTDIR)$(BINDIR)/$$t; done
+	for t in $(TOOLS); do \
+		rm -f $(DESTDIR)$(BINDIR)/$$t $(DESTDIR)$(BASHCOMPDIR)/$$t; \
+	done
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; \
 	done
-	for c in completions/bash/*; do \
-		rm -f $(DESTDIR)$(BASHCOMPDIR)/$${c##*/}; \
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/avpn $(DESTDIR)$(ZSHCOMPDIR)/_avpn
+	for u in contrib/systemd/*.in; do \
+		n=$${u##*/}; rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$${n%.in}; \
 	done
 
 clean:
