@@ -10,6 +10,7 @@ static const char *const punch_via_names[] = {
 	[PUNCH_VIA_OVERRIDE] = "override",
 	[PUNCH_VIA_PUBLIC] = "public",
 	[PUNCH_VIA_PRIVATE] = "private",
+	[PUNCH_VIA_PREDICTED] = "predicted",
 	[PUNCH_VIA_REFLEXIVE] = "reflexive",
 };
 
@@ -34,7 +35,7 @@ int punch_via_parse(enum punch_via *via, const char *s,
 		}
 	}
 	return error_set(err, "invalid path kind \"%s\": expected override, "
-			 "public, private or reflexive", s);
+			 "public, private, predicted or reflexive", s);
 }
 
 void punch_peer_init(struct punch_peer *p, const uint8_t key[AVPN_KEY_LEN],
@@ -79,9 +80,18 @@ void punch_candidates_from_peer(struct punch_peer *p,
 				const union endpoint *public_ep,
 				const union endpoint *private_ep)
 {
+	union endpoint predicted;
+
 	punch_candidate_add(p, override, PUNCH_VIA_OVERRIDE);
 	punch_candidate_add(p, public_ep, PUNCH_VIA_PUBLIC);
 	punch_candidate_add(p, private_ep, PUNCH_VIA_PRIVATE);
+	if (!endpoint_is_set(public_ep) || !endpoint_is_set(private_ep) ||
+	    public_ep->sa.sa_family != private_ep->sa.sa_family ||
+	    endpoint_port(public_ep) == endpoint_port(private_ep))
+		return;
+	predicted = *public_ep;
+	endpoint_set_port(&predicted, endpoint_port(private_ep));
+	punch_candidate_add(p, &predicted, PUNCH_VIA_PREDICTED);
 }
 
 void punch_start(struct punch_peer *p, const struct punch_config *cfg,
@@ -133,7 +143,7 @@ static void punch_advance(struct punch_peer *p,
 	uint32_t grown;
 
 	p->round++;
-	if (p->low_ttl && p->round < cfg->low_rounds) {
+	if (p->low_ttl && p->round <= cfg->low_rounds) {
 		p->next_us = now_us + (uint64_t)cfg->low_gap_ms * 1000;
 		return;
 	}

@@ -35,19 +35,20 @@ enum punch_via {
 	PUNCH_VIA_OVERRIDE,  /* the peer's manual port forward */
 	PUNCH_VIA_PUBLIC,    /* the mapping the registry observed */
 	PUNCH_VIA_PRIVATE,   /* the peer's LAN address, behind the same NAT */
+	PUNCH_VIA_PREDICTED, /* the peer's public address with its local port */
 	PUNCH_VIA_REFLEXIVE, /* where the peer's packets actually came from */
 };
 
-/* "override", "public", "private", "reflexive". */
+/* "override", "public", "private", "predicted", "reflexive". */
 const char *punch_via_name(enum punch_via via);
 int punch_via_parse(enum punch_via *via, const char *s,
 		    struct avpn_error *err);
 
 /*
- * The timing of a punch.  The defaults (PUNCH_CONFIG_DEFAULT) send
- * low_rounds probes with TTL low_ttl low_gap_ms apart, then probes with
- * the normal TTL every interval_ms, growing by half each round up to
- * max_interval_ms, for at most budget_ms.
+ * The timing of a punch.  A punch sends low_rounds rounds of probes with
+ * TTL low_ttl, low_gap_ms apart, and the first round with the normal TTL
+ * low_gap_ms after them.  Later rounds follow every interval_ms, growing by
+ * half each round up to max_interval_ms, until budget_ms have passed.
  */
 struct punch_config {
 	uint8_t low_ttl;          /* 0: no low-TTL probes */
@@ -145,8 +146,13 @@ void punch_peer_init(struct punch_peer *p, const uint8_t key[AVPN_KEY_LEN],
 int punch_candidate_add(struct punch_peer *p, const union endpoint *ep,
 			enum punch_via via);
 
-/* Adds the override, public and private endpoints of a peer, in that
- * order. */
+/*
+ * Adds the override, public and private endpoints of a peer, in that order,
+ * then the predicted one.  Linux masquerade keeps a flow's source port
+ * unless that port is taken towards the same destination, so when another
+ * LAN host held the peer's port towards the registry, the peer's flow to us
+ * still gets its local port on the public address.
+ */
 void punch_candidates_from_peer(struct punch_peer *p,
 				const union endpoint *override,
 				const union endpoint *public_ep,
