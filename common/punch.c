@@ -103,6 +103,7 @@ void punch_start(struct punch_peer *p, const struct punch_config *cfg,
 	p->interval_ms = cfg->interval_ms;
 	p->next_us = now_us;
 	p->deadline_us = now_us + (uint64_t)cfg->budget_ms * 1000;
+	p->hold_until_us = 0;
 }
 
 uint64_t punch_next_us(const struct punch_peer *p)
@@ -153,6 +154,14 @@ static void punch_advance(struct punch_peer *p,
 		cfg->max_interval_ms;
 }
 
+void punch_hold(struct punch_peer *p, uint64_t until_us)
+{
+	/* A round postponed by the old hold moves with it. */
+	if (p->hold_until_us != 0 && p->next_us == p->hold_until_us)
+		p->next_us = until_us;
+	p->hold_until_us = until_us;
+}
+
 size_t punch_due(struct punch_peer *p, const struct punch_config *cfg,
 		 uint64_t now_us, struct punch_send *out, size_t max)
 {
@@ -168,6 +177,10 @@ size_t punch_due(struct punch_peer *p, const struct punch_config *cfg,
 	}
 	if (now_us < p->next_us)
 		return 0;
+	if (!low && now_us < p->hold_until_us) {
+		p->next_us = p->hold_until_us;
+		return 0;
+	}
 	for (i = 0; i < p->candidate_count && n < max; i++) {
 		lan = p->candidates[i].via == PUNCH_VIA_PRIVATE;
 		/* A LAN address needs no mapping opened: it gets one
@@ -195,6 +208,7 @@ void punch_probe_received(struct punch_peer *p, const struct proto_msg *probe,
 			  uint64_t now_us, struct proto_msg *reply)
 {
 	size_t before = p->candidate_count;
+	bool held = p->hold_until_us > now_us;
 
 	memset(reply, 0, sizeof(*reply));
 	reply->type = MSG_PROBE_REPLY;
@@ -206,10 +220,12 @@ void punch_probe_received(struct punch_peer *p, const struct proto_msg *probe,
 
 	p->probes_received++;
 	p->last_probe_us = now_us;
+	p->hold_until_us = 0;
 	punch_candidate_add(p, from, PUNCH_VIA_REFLEXIVE);
 	if (p->state == PUNCH_IDLE || p->state == PUNCH_EXPIRED)
 		punch_start(p, cfg, with_low_ttl, now_us);
-	else if (p->state == PUNCH_TRYING && p->candidate_count > before)
+	else if (p->state == PUNCH_TRYING &&
+		 (p->candidate_count > before || held))
 		p->next_us = now_us;
 }
 

@@ -107,6 +107,7 @@ struct punch_peer {
 	uint32_t interval_ms;
 	uint64_t next_us;
 	uint64_t deadline_us;
+	uint64_t hold_until_us;  /* no normal-TTL probe before this */
 
 	/* Probes in flight, a ring of the latest PUNCH_MAX_PENDING. */
 	struct punch_pending pending[PUNCH_MAX_PENDING];
@@ -165,6 +166,15 @@ void punch_candidates_from_peer(struct punch_peer *p,
  */
 void punch_start(struct punch_peer *p, const struct punch_config *cfg,
 		 bool with_low_ttl, uint64_t now_us);
+
+/*
+ * Holds back the probes with the normal TTL until until_us; low-TTL rounds
+ * still go out.  The node that starts a punch holds until the registry has
+ * told the peer, because a probe that reaches the peer's NAT before the
+ * peer's own low-TTL probes have opened its mapping leaves the stale
+ * inbound entry described above.  A probe from the peer ends the hold.
+ */
+void punch_hold(struct punch_peer *p, uint64_t until_us);
 
 /*
  * Fills out[] with the probes due at now_us, at most max, and records them

@@ -101,6 +101,7 @@ static void registry_handle_error(struct run *r, const struct proto_msg *msg)
 static void registry_handle_ack(struct run *r, const struct proto_msg *msg)
 {
 	struct peer_entry *pe = registry_request_peer(r, msg->echo);
+	uint64_t now = now_us();
 
 	if (pe == NULL || memcmp(pe->punch.public_key, msg->u.punch.target,
 				 AVPN_KEY_LEN) != 0) {
@@ -108,10 +109,13 @@ static void registry_handle_ack(struct run *r, const struct proto_msg *msg)
 			"for no request of ours");
 		return;
 	}
-	if (pe->request == REQUEST_SENT)
-		log_msg(LOG_LEVEL_INFO, "%s: the registry forwarded the punch "
-			"request", pe->punch.name);
+	if (pe->request != REQUEST_SENT)
+		return;
+	log_msg(LOG_LEVEL_INFO, "%s: the registry forwarded the punch "
+		"request", pe->punch.name);
 	pe->request = REQUEST_ACKED;
+	if (pe->punch.hold_until_us > now)
+		punch_hold(&pe->punch, now + (uint64_t)HOLD_AFTER_ACK_MS * 1000);
 }
 
 /* Fills a peer from the registry's description of it. */

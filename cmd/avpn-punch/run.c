@@ -141,6 +141,8 @@ static void run_begin(struct run *r, uint64_t now)
 		if (r->have_registry) {
 			r->peers[i].request = REQUEST_SENT;
 			r->peers[i].request_next_us = now;
+			punch_hold(&r->peers[i].punch,
+				   now + (uint64_t)HOLD_NO_ACK_MS * 1000);
 		}
 	}
 }

@@ -17,6 +17,15 @@
 #define REQUEST_FIRST_RETRY_MS 300
 
 /*
+ * The node that starts a punch sends probes with the normal TTL only this
+ * long after the registry acknowledged forwarding the request, so that the
+ * peer's low-TTL probes open the peer's mapping first.  Without an
+ * acknowledgement it holds them for HOLD_NO_ACK_MS.
+ */
+#define HOLD_AFTER_ACK_MS 100
+#define HOLD_NO_ACK_MS 1000
+
+/*
  * When both NATs rule out a direct path, the peer's private endpoint may
  * still answer (two nodes behind one NAT); this long is spent trying.
  */

@@ -163,6 +163,42 @@ static void test_schedule_no_low_ttl(void)
 	CHECK(p.interval_ms == cfg.max_interval_ms, "interval capped");
 }
 
+static void test_hold(void)
+{
+	struct punch_config cfg = test_config();
+	struct punch_send out[PUNCH_MAX_CANDIDATES];
+	union endpoint pub = ep("192.0.2.73:40000");
+	struct proto_msg probe, reply;
+	struct punch_peer p;
+
+	punch_peer_init(&p, peer_key, "branch");
+	punch_candidate_add(&p, &pub, PUNCH_VIA_PUBLIC);
+	punch_start(&p, &cfg, true, 0);
+	punch_hold(&p, 1000000);
+	CHECK(punch_due(&p, &cfg, 0, out, 8) == 1 && out[0].ttl != 0,
+	      "low-TTL round goes out during a hold");
+	punch_due(&p, &cfg, 20000, out, 8);
+	punch_due(&p, &cfg, 40000, out, 8);
+	CHECK(punch_due(&p, &cfg, 60000, out, 8) == 0,
+	      "normal round held back");
+	CHECK(punch_next_us(&p) == 1000000, "held round waits for the hold");
+	punch_hold(&p, 150000);
+	CHECK(punch_next_us(&p) == 150000, "shorter hold moves the round");
+	CHECK(punch_due(&p, &cfg, 150000, out, 8) == 1 && out[0].ttl == 0,
+	      "normal round after the hold");
+
+	punch_start(&p, &cfg, false, 0);
+	punch_hold(&p, 1000000);
+	CHECK(punch_due(&p, &cfg, 0, out, 8) == 0,
+	      "without low TTL nothing goes out during a hold");
+	memset(&probe, 0, sizeof(probe));
+	probe.type = MSG_PROBE;
+	punch_probe_received(&p, &probe, &pub, &cfg, false, 5000, &reply);
+	CHECK(punch_next_us(&p) == 5000, "peer's probe ends the hold");
+	CHECK(punch_due(&p, &cfg, 5000, out, 8) == 1,
+	      "probe goes out after the hold ended");
+}
+
 static void test_timestamps(void)
 {
 	struct punch_peer p;
@@ -346,6 +382,7 @@ int main(void)
 	test_candidates_from_peer();
 	test_schedule_low_ttl();
 	test_schedule_no_low_ttl();
+	test_hold();
 	test_timestamps();
 	test_probe_received();
 	test_reply_received();
