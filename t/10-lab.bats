@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # The namespace lab of t/lab.bash: addresses, routing, NAT behaviour and
 # clean-up.  A UDP reflector (socat) on the registry host answers each
-# datagram with the address and port it arrived from.
+# datagram with the address and port it arrived from.  The reflector's
+# shell reads the datagram first: if it exited before socat wrote the
+# datagram to it, socat would fail with EPIPE and send no answer.
 
 load helper
 load lab
@@ -19,7 +21,7 @@ teardown() {
 # Starts the reflector on the registry host's UDP PORT.
 start_reflector() {
 	lab_spawn registry socat "UDP4-RECVFROM:$1,bind=$LAB_REGISTRY,fork" \
-		'SYSTEM:echo $SOCAT_PEERADDR\:$SOCAT_PEERPORT'
+		'SYSTEM:read line; echo $SOCAT_PEERADDR\:$SOCAT_PEERPORT'
 	lab_wait_udp registry "$1"
 }
 
@@ -38,6 +40,11 @@ nat_port() {
 		--orig-port-dst "$3" 2>/dev/null) || return 1
 	[[ $entry =~ dport=[0-9]+\ .*dport=([0-9]+) ]] || return 1
 	printf '%s\n' "${BASH_REMATCH[1]}"
+}
+
+# Prints the adsl router's conntrack entries for UDP from SPORT.
+flow_from() {
+	lab_conntrack adsl -L -p udp --orig-port-src "$1" 2>/dev/null
 }
 
 # Checks that NODE has ADDRESS (and PEER, for a point-to-point link) on
@@ -214,14 +221,14 @@ assert_addr() {
 	require_netns
 	lab_build
 	lab_udp_timeout adsl 1 2
-	[ "$(lab_exec adsl sysctl -n net.netfilter.nf_conntrack_udp_timeout)" = 1 ]
+	run lab_exec adsl sysctl -n net.netfilter.nf_conntrack_udp_timeout
+	[ "$output" = 1 ]
 	# The reflector is not started, so the flow stays one-way.
 	lab_exec branch timeout 5 socat -u - \
 		"UDP4:$LAB_REGISTRY:7000,sourceport=40000" <<<probe
-	[ -n "$(lab_conntrack adsl -L -p udp --orig-port-src 40000 2>/dev/null)" ]
+	[ -n "$(flow_from 40000)" ]
 	deadline=$((SECONDS + 5))
-	while [ -n "$(lab_conntrack adsl -L -p udp --orig-port-src 40000 \
-		2>/dev/null)" ]; do
+	while [ -n "$(flow_from 40000)" ]; do
 		[ "$SECONDS" -lt "$deadline" ]
 		sleep 0.1
 	done
@@ -277,6 +284,14 @@ assert_addr() {
 	[ "$status" -eq 0 ]
 }
 
+# True while PID runs; a zombie, which kill -0 still finds, does not count.
+process_running() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[ "${stat%% *}" != Z ]
+}
+
 @test "interrupted script tears its lab down" {
 	require_netns
 	cat >"$TMP/script" <<-'EOF'
@@ -289,20 +304,28 @@ assert_addr() {
 	wait
 	EOF
 	# Job control gives the script its own process group, as a terminal
-	# would, and keeps SIGINT from being ignored in a background job.
+	# would.  A shell that starts with SIGINT ignored (any background job
+	# of a non-interactive shell) cannot trap it, so perl restores the
+	# default before running the script.
 	set -m
-	bash "$TMP/script" "$AVPN_ROOT/t/lab.bash" "$TMP/ready" 3>&- &
+	perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die "exec: $!"' \
+		bash "$TMP/script" "$AVPN_ROOT/t/lab.bash" "$TMP/ready" 3>&- &
 	script_pid=$!
 	set +m
 	wait_for_file "$TMP/ready" 10
 	kill -INT -- "-$script_pid"
+	deadline=$((SECONDS + 10))
+	while process_running "$script_pid"; do
+		[ "$SECONDS" -lt "$deadline" ]
+		sleep 0.05
+	done
 	status=0
 	wait "$script_pid" || status=$?
 	[ "$status" -eq 130 ]
 	for name in $(cat "$TMP/ready"); do
 		case $name in
 		avpn-lab-*) [ ! -e "/run/netns/$name" ] ;;
-		*) [ ! -e "/proc/$name" ] ;;
+		*) ! process_running "$name" ;;
 		esac
 	done
 }

@@ -178,7 +178,8 @@ lab_lan() {
 lab_router() {
 	[ -n "${LAB_SITE_LAN[$1]:-}" ] ||
 		_lab_error "no site '$1' in the lab" || return 1
-	[ -z "${LAB_SITE_ROUTER[$1]}" ] || printf '%s\n' "${LAB_SITE_ROUTER[$1]}"
+	[ -z "${LAB_SITE_ROUTER[$1]}" ] ||
+		printf '%s\n' "${LAB_SITE_ROUTER[$1]}"
 }
 
 # --- running commands --------------------------------------------------------
@@ -231,7 +232,8 @@ lab_wait_udp() {
 	[ -n "$ns" ] || return 1
 	until [ -n "$(ss -N "$ns" -Hlun "sport = :$port" 2>/dev/null)" ]; do
 		[ "$SECONDS" -lt "$deadline" ] ||
-			_lab_error "no UDP socket on port $port in $1" || return 1
+			_lab_error "no UDP socket on port $port in $1" ||
+			return 1
 		sleep 0.05
 	done
 }
@@ -279,11 +281,14 @@ lab_loss() {
 	lab_nft "$node" delete chain netdev lab_loss "$iface" 2>/dev/null ||
 		true
 	[ "$percent" -gt 0 ] || return 0
+	# "< 100" is out of numgen's range 0-99, so compare with "<=".
 	lab_nft "$node" -f - <<-EOF
 	table netdev lab_loss {
 		chain $iface {
-			type filter hook ingress device "$iface" priority filter;
-			meta protocol ip numgen random mod 100 <= $((percent - 1)) drop
+			type filter hook ingress device "$iface" \
+				priority filter;
+			meta protocol ip numgen random mod 100 \
+				<= $((percent - 1)) drop
 		}
 	}
 	EOF
@@ -383,7 +388,7 @@ _lab_router_rules() {
 	lab_nft "$1" -f - <<-EOF
 	table ip lab {
 		chain postrouting {
-			type nat hook postrouting priority srcnat; policy accept;
+			type nat hook postrouting priority srcnat;
 			oifname "wan" masquerade$random
 		}
 		chain forward {
@@ -447,7 +452,7 @@ _lab_gateway_rules() {
 	lab_nft "$1" -f - <<-EOF
 	table ip lab {
 		chain postrouting {
-			type nat hook postrouting priority srcnat; policy accept;
+			type nat hook postrouting priority srcnat;
 			oifname "wan" ip saddr $2 masquerade
 		}
 		chain forward {
@@ -610,5 +615,6 @@ lab_teardown() {
 	done <"$LAB_DIR/namespaces"
 	rm -rf "$LAB_DIR"
 	LAB_DIR=
+	LAB_KIND=()
 	return 0
 }
