@@ -135,9 +135,10 @@ static void net_handle_reply(struct run *r, struct peer_entry *pe,
 		return;
 	pe->reached_us = now;
 	log_msg(LOG_LEVEL_INFO, "%s: reachable at %s (%s), round trip "
-		"%llu us", pe->punch.name, text,
+		"%llu us, after %llu ms", pe->punch.name, text,
 		punch_via_name(pe->punch.found),
-		(unsigned long long)pe->punch.rtt_us);
+		(unsigned long long)pe->punch.rtt_us,
+		(unsigned long long)((now - r->start_us) / 1000));
 }
 
 /* Opens a datagram from a known peer; drops forgeries and replays. */
