@@ -198,7 +198,9 @@ unsigned wg_peer_timers(struct wg_peer *peer, uint64_t now_ms,
 		if (peer->persistent_keepalive != 0)
 			actions |= WG_TIMER_SEND_KEEPALIVE;
 	}
-	if (peer->handshake_wanted && !(actions & WG_TIMER_SEND_INITIATION))
+	if (actions & WG_TIMER_SEND_INITIATION)
+		peer->handshake_wanted = false; /* a retry serves the demand */
+	else if (peer->handshake_wanted)
 		actions |= wg_timers_want_handshake(peer, now_ms);
 	*next_ms = wg_timers_deadline(peer);
 	return actions;
