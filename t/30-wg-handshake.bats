@@ -25,6 +25,7 @@ setup() {
 }
 
 teardown() {
+	[ -n "${PROBE_PID:-}" ] && kill "$PROBE_PID" 2>/dev/null
 	stop_wireguard_go
 	[ -n "${NS:-}" ] && ip netns del "$NS"
 	teardown_tmp
@@ -73,6 +74,22 @@ configure_server() {
 probe() {
 	run --separate-stderr ip netns exec "$NS" wg-handshake-probe \
 		-k "$TMP/client.key" "$@" 127.0.0.1:51820
+}
+
+# Starts the probe as responder on 127.0.0.1:40000 inside $NS in the
+# background, records its PID and waits up to 5 s for its socket; ARGS
+# are added to its options.
+start_responder() {
+	ip netns exec "$NS" wg-handshake-probe -k "$TMP/client.key" \
+		-p "$TMP/server.pub" -l -b 127.0.0.1:40000 "$@" \
+		127.0.0.1:51820 >"$TMP/probe.out" 2>"$TMP/probe.err" &
+	PROBE_PID=$!
+	local deadline=$((SECONDS + 5))
+	until [ -n "$(ip netns exec "$NS" ss -Huan 'sport = :40000')" ]; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		kill -0 "$PROBE_PID" || return 1
+		sleep 0.05
+	done
 }
 
 # Prints the server's latest-handshake time of the client, 0 for never.
@@ -163,4 +180,37 @@ ping ok" ]
 	[ "$status" -eq 3 ]
 	[ "$output" = "" ]
 	[ "$stderr" = "wg-handshake-probe: no handshake response from 127.0.0.1:51820 within 2 s" ]
+}
+
+@test "wireguard-go handshake with responding probe" {
+	start_wireguard_go
+	configure_server endpoint 127.0.0.1:40000
+	start_responder -t 10 -s 10.99.0.2 -d 10.99.0.1
+
+	# The ping makes wireguard-go start the handshake, and its echo
+	# request is the first transport message the probe receives.
+	run ip netns exec "$NS" ping -c 1 -W 8 10.99.0.2
+	[ "$status" -eq 0 ]
+	probe_status=0
+	wait "$PROBE_PID" || probe_status=$?
+	PROBE_PID=
+	[ "$probe_status" -eq 0 ]
+	[ "$(cat "$TMP/probe.out")" = "handshake ok
+ping ok" ]
+	[ "$(cat "$TMP/probe.err")" = "" ]
+	[ "$(server_latest_handshake)" -gt 0 ]
+}
+
+@test "responding probe times out without an initiation" {
+	start_wireguard_go
+	configure_server
+
+	# The server has no endpoint for the client, so it never initiates.
+	start_responder -t 2
+	probe_status=0
+	wait "$PROBE_PID" || probe_status=$?
+	PROBE_PID=
+	[ "$probe_status" -eq 3 ]
+	[ "$(cat "$TMP/probe.out")" = "" ]
+	[ "$(cat "$TMP/probe.err")" = "wg-handshake-probe: no confirmed handshake from 127.0.0.1:51820 within 2 s" ]
 }

@@ -1,17 +1,25 @@
 /*
  * wg-handshake-probe -k KEYFILE -p PEER_PUBFILE [-P PSKFILE] [-t SECONDS]
- *                    [-b ADDR:PORT] [-s INNER_SRC -d INNER_DST] ENDPOINT
+ *                    [-b ADDR:PORT] [-l] [-s INNER_SRC -d INNER_DST]
+ *                    ENDPOINT
  *
  * Runs one WireGuard handshake with the peer at ENDPOINT using the
  * protocol core in common/wg_*.c.  It sends an initiation, retried every
  * REKEY_TIMEOUT and with mac2 once a cookie reply arrives.  Then it
  * consumes the response, sends a keepalive to confirm the session and
- * prints "handshake ok".  With -s and -d it then sends an ICMP echo request from
- * INNER_SRC to INNER_DST through the tunnel and prints "ping ok" when the
- * encrypted echo reply comes back, which proves transport data in both
- * directions.  -P adds a preshared key, read from a file of mode 0600 like
- * KEYFILE.  Exits 0, 3 when the peer did not answer within SECONDS
- * (default 10), 2 on bad usage, 1 on other errors.
+ * prints "handshake ok".  With -s and -d it then sends an ICMP echo
+ * request from INNER_SRC to INNER_DST through the tunnel and prints
+ * "ping ok" when the encrypted echo reply comes back, which proves
+ * transport data in both directions.
+ *
+ * With -l the probe is the responder instead: it waits for the peer's
+ * initiation, responds, and prints "handshake ok" when the first transport
+ * message arrives.  With -s and -d it then replies to one echo request
+ * from INNER_DST and prints "ping ok".
+ *
+ * -P adds a preshared key, read from a file of mode 0600 like KEYFILE.
+ * Exits 0, 3 when the peer did not answer within SECONDS (default 10),
+ * 2 on bad usage, 1 on other errors.
  */
 #include <arpa/inet.h>
 #include <err.h>
@@ -44,6 +52,7 @@ struct probe_options {
 	const char *inner_src;
 	const char *inner_dst;
 	long long seconds;
+	bool respond;
 };
 
 struct probe {
@@ -53,13 +62,14 @@ struct probe {
 	uint64_t deadline_ms;
 	struct in_addr inner_src;
 	struct in_addr inner_dst;
+	union endpoint remote;
 	bool ping;
 };
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: wg-handshake-probe -k KEYFILE -p PEER_PUBFILE "
-		"[-P PSKFILE] [-t SECONDS] [-b ADDR:PORT] "
+		"[-P PSKFILE] [-t SECONDS] [-b ADDR:PORT] [-l] "
 		"[-s INNER_SRC -d INNER_DST] ENDPOINT\n");
 	exit(AVPN_EXIT_USAGE);
 }
@@ -230,44 +240,90 @@ static size_t build_echo_request(const struct probe *p, uint8_t *packet,
 	return total;
 }
 
-/* True for our echo reply coming back from the inner destination. */
-static bool is_echo_reply(const struct probe *p, const uint8_t *packet,
+/*
+ * Returns the offset of the ICMP header of an IPv4 ICMP packet from the
+ * inner destination to the inner source, or 0 for any other packet.
+ */
+static size_t icmp_offset(const struct probe *p, const uint8_t *packet,
 			  size_t len)
 {
 	size_t header_len;
 
 	if (len < 20 || packet[0] >> 4 != 4 || packet[9] != IPPROTO_ICMP)
-		return false;
+		return 0;
 	header_len = (size_t)(packet[0] & 0x0f) * 4;
-	if (len < header_len + 8 || memcmp(packet + 12, &p->inner_dst, 4) != 0)
-		return false;
-	return packet[header_len] == 0 &&
-	       packet[header_len + 4] == PROBE_ICMP_ID >> 8 &&
-	       packet[header_len + 5] == (PROBE_ICMP_ID & 0xff);
+	if (header_len < 20 || len < header_len + 8)
+		return 0;
+	if (memcmp(packet + 12, &p->inner_dst, 4) != 0 ||
+	    memcmp(packet + 16, &p->inner_src, 4) != 0)
+		return 0;
+	return header_len;
 }
 
-/* Decrypts one datagram; true when it carries our echo reply. */
-static bool probe_handle_transport(struct probe *p, const uint8_t *buf,
-				   size_t len)
+/* True for the reply to one of our echo requests. */
+static bool is_echo_reply(const struct probe *p, const uint8_t *packet,
+			  size_t len)
 {
-	uint8_t plain[PROBE_DATAGRAM_MAX];
+	size_t icmp = icmp_offset(p, packet, len);
+
+	return icmp != 0 && packet[icmp] == 0 &&
+	       packet[icmp + 4] == PROBE_ICMP_ID >> 8 &&
+	       packet[icmp + 5] == (PROBE_ICMP_ID & 0xff);
+}
+
+/*
+ * Turns an echo request from the inner destination into its reply in
+ * place and returns the reply's length, or 0 for any other packet.
+ * Swapping the addresses leaves the IPv4 header checksum as it was.
+ */
+static size_t make_echo_reply(const struct probe *p, uint8_t *packet,
+			      size_t len)
+{
+	size_t icmp = icmp_offset(p, packet, len);
+	size_t total;
+	uint16_t sum;
+
+	if (icmp == 0 || packet[icmp] != 8)
+		return 0;
+	total = (size_t)packet[2] << 8 | packet[3];
+	if (total > len || total < icmp + 8)
+		return 0;
+	memcpy(packet + 12, &p->inner_src, 4);
+	memcpy(packet + 16, &p->inner_dst, 4);
+	packet[icmp] = 0; /* echo reply */
+	packet[icmp + 2] = 0;
+	packet[icmp + 3] = 0;
+	sum = inet_checksum(packet + icmp, total - icmp);
+	packet[icmp + 2] = (uint8_t)(sum >> 8);
+	packet[icmp + 3] = (uint8_t)sum;
+	return total;
+}
+
+/* Decrypts one transport datagram into plain; returns the plaintext
+ * length or -1. */
+static ssize_t probe_decrypt(struct probe *p, const uint8_t *buf,
+			     size_t len, uint8_t *plain)
+{
 	struct wg_peer *got;
 	ssize_t n;
 
-	if (wg_message_type(buf, len) != WG_MSG_TRANSPORT)
-		return false;
+	if (wg_message_type(buf, len) != WG_MSG_TRANSPORT) {
+		warnx("unexpected %zu-byte datagram dropped", len);
+		return -1;
+	}
 	n = wg_decrypt(p->dev, buf, len, clock_monotonic_ms(), plain, &got);
 	if (n < 0) {
 		warnx("transport message dropped: %s", wg_result_name((int)n));
-		return false;
+		return -1;
 	}
-	return is_echo_reply(p, plain, (size_t)n);
+	return n;
 }
 
 /* Pings through the tunnel once a second until a reply or the deadline. */
 static bool probe_ping(struct probe *p)
 {
 	uint8_t packet[64], buf[PROBE_DATAGRAM_MAX];
+	uint8_t plain[PROBE_DATAGRAM_MAX];
 	uint64_t next_ping = 0, now;
 	uint16_t seq = 0;
 	size_t len;
@@ -280,10 +336,83 @@ static bool probe_ping(struct probe *p)
 			next_ping = now + PROBE_PING_INTERVAL_MS;
 		}
 		n = probe_receive(p, buf, sizeof(buf), next_ping);
-		if (n > 0 && probe_handle_transport(p, buf, (size_t)n))
+		if (n > 0)
+			n = probe_decrypt(p, buf, (size_t)n, plain);
+		if (n > 0 && is_echo_reply(p, plain, (size_t)n))
 			return true;
 	}
 	return false;
+}
+
+/* Consumes an initiation from the peer and sends the response. */
+static void probe_answer_initiation(struct probe *p, const uint8_t *buf,
+				    size_t len)
+{
+	uint8_t response[WG_RESPONSE_LEN];
+	uint64_t now = clock_monotonic_ms();
+	struct wg_peer *got;
+	int rc;
+
+	rc = wg_check_macs(p->dev, buf, len, &p->remote, now, false);
+	if (rc == WG_OK)
+		rc = wg_handshake_consume_initiation(p->dev, buf, len, now,
+						     &got);
+	if (rc == WG_OK)
+		rc = wg_handshake_create_response(p->dev, got, now, response);
+	if (rc != WG_OK) {
+		warnx("initiation dropped: %s", wg_result_name(rc));
+		return;
+	}
+	probe_send(p, response, sizeof(response));
+}
+
+/*
+ * Responds to the peer's initiations until a transport message confirms
+ * the session.  Returns that message's plaintext length, left in plain, or -1
+ * at the deadline.
+ */
+static ssize_t probe_respond(struct probe *p, uint8_t *plain)
+{
+	uint8_t buf[PROBE_DATAGRAM_MAX];
+	ssize_t n;
+
+	while (clock_monotonic_ms() < p->deadline_ms) {
+		n = probe_receive(p, buf, sizeof(buf), p->deadline_ms);
+		if (n <= 0)
+			continue;
+		if (wg_message_type(buf, (size_t)n) == WG_MSG_INITIATION) {
+			probe_answer_initiation(p, buf, (size_t)n);
+			continue;
+		}
+		n = probe_decrypt(p, buf, (size_t)n, plain);
+		if (n >= 0)
+			return n;
+	}
+	return -1;
+}
+
+/*
+ * Replies to one echo request through the tunnel, which may already be in
+ * plain (len bytes, -1 for none).  Returns false at the deadline.
+ */
+static bool probe_reply_ping(struct probe *p, uint8_t *plain, ssize_t len)
+{
+	uint8_t buf[PROBE_DATAGRAM_MAX];
+	size_t reply_len;
+	ssize_t n;
+
+	for (;;) {
+		reply_len = len > 0 ? make_echo_reply(p, plain, (size_t)len)
+				    : 0;
+		if (reply_len > 0) {
+			probe_send_packet(p, plain, reply_len);
+			return true;
+		}
+		if (clock_monotonic_ms() >= p->deadline_ms)
+			return false;
+		n = probe_receive(p, buf, sizeof(buf), p->deadline_ms);
+		len = n > 0 ? probe_decrypt(p, buf, (size_t)n, plain) : -1;
+	}
 }
 
 static void parse_inner(struct in_addr *addr, const char *s, char option)
@@ -298,7 +427,7 @@ static void probe_setup(struct probe *p, const struct probe_options *o)
 {
 	uint8_t private_key[AVPN_KEY_LEN], peer_key[AVPN_KEY_LEN];
 	uint8_t psk[AVPN_KEY_LEN];
-	union endpoint local, remote;
+	union endpoint local;
 	struct avpn_error e;
 
 	if (key_read_private_file(private_key, o->key_path, &e) == -1 ||
@@ -307,7 +436,7 @@ static void probe_setup(struct probe *p, const struct probe_options *o)
 	memset(&local, 0, sizeof(local));
 	if ((o->bind_arg != NULL &&
 	     endpoint_parse(&local, o->bind_arg, 0, &e) == -1) ||
-	    endpoint_parse(&remote, o->endpoint_arg, 0, &e) == -1)
+	    endpoint_parse(&p->remote, o->endpoint_arg, 0, &e) == -1)
 		errx(AVPN_EXIT_USAGE, "%s", e.text);
 	p->dev = wg_device_new(private_key, &e);
 	sodium_memzero(private_key, sizeof(private_key));
@@ -322,7 +451,7 @@ static void probe_setup(struct probe *p, const struct probe_options *o)
 		wg_peer_set_preshared_key(p->peer, psk);
 		sodium_memzero(psk, sizeof(psk));
 	}
-	p->fd = sock_open_udp(&local, &remote, &e);
+	p->fd = sock_open_udp(&local, &p->remote, &e);
 	if (p->fd == -1)
 		errx(AVPN_EXIT_FAILURE, "%s", e.text);
 }
@@ -334,11 +463,12 @@ static void parse_args(int argc, char *argv[], struct probe_options *o)
 
 	memset(o, 0, sizeof(*o));
 	o->seconds = 10;
-	while ((ch = getopt(argc, argv, "b:d:k:P:p:s:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "b:d:k:lP:p:s:t:")) != -1) {
 		switch (ch) {
 		case 'b': o->bind_arg = optarg; break;
 		case 'd': o->inner_dst = optarg; break;
 		case 'k': o->key_path = optarg; break;
+		case 'l': o->respond = true; break;
 		case 'P': o->psk_path = optarg; break;
 		case 'p': o->peer_path = optarg; break;
 		case 's': o->inner_src = optarg; break;
@@ -359,6 +489,41 @@ static void parse_args(int argc, char *argv[], struct probe_options *o)
 	o->endpoint_arg = argv[optind];
 }
 
+/* Starts the handshake and, with -s and -d, pings through the tunnel. */
+static void run_initiator(struct probe *p, const struct probe_options *o)
+{
+	if (!probe_handshake(p))
+		errx(AVPN_EXIT_NO_ANSWER, "no handshake response from %s "
+		     "within %lld s", o->endpoint_arg, o->seconds);
+	probe_send_packet(p, NULL, 0);
+	printf("handshake ok\n");
+	fflush(stdout);
+	if (p->ping && !probe_ping(p))
+		errx(AVPN_EXIT_NO_ANSWER, "no echo reply from %s through the "
+		     "tunnel within %lld s", o->inner_dst, o->seconds);
+	if (p->ping)
+		printf("ping ok\n");
+}
+
+/* Responds to the peer's handshake and, with -s and -d, to a ping. */
+static void run_responder(struct probe *p, const struct probe_options *o)
+{
+	uint8_t plain[PROBE_DATAGRAM_MAX];
+	ssize_t n;
+
+	n = probe_respond(p, plain);
+	if (n < 0)
+		errx(AVPN_EXIT_NO_ANSWER, "no confirmed handshake from %s "
+		     "within %lld s", o->endpoint_arg, o->seconds);
+	printf("handshake ok\n");
+	fflush(stdout);
+	if (p->ping && !probe_reply_ping(p, plain, n))
+		errx(AVPN_EXIT_NO_ANSWER, "no echo request from %s through "
+		     "the tunnel within %lld s", o->inner_dst, o->seconds);
+	if (p->ping)
+		printf("ping ok\n");
+}
+
 int main(int argc, char *argv[])
 {
 	struct probe_options o;
@@ -373,18 +538,10 @@ int main(int argc, char *argv[])
 	}
 	probe_setup(&p, &o);
 	p.deadline_ms = clock_monotonic_ms() + (uint64_t)o.seconds * 1000;
-
-	if (!probe_handshake(&p))
-		errx(AVPN_EXIT_NO_ANSWER, "no handshake response from %s "
-		     "within %lld s", o.endpoint_arg, o.seconds);
-	probe_send_packet(&p, NULL, 0);
-	printf("handshake ok\n");
-	fflush(stdout);
-	if (p.ping && !probe_ping(&p))
-		errx(AVPN_EXIT_NO_ANSWER, "no echo reply from %s through the "
-		     "tunnel within %lld s", o.inner_dst, o.seconds);
-	if (p.ping)
-		printf("ping ok\n");
+	if (o.respond)
+		run_responder(&p, &o);
+	else
+		run_initiator(&p, &o);
 	wg_device_free(p.dev);
 	close(p.fd);
 	return AVPN_EXIT_OK;
