@@ -206,7 +206,7 @@ int subnet_list_format(char *out, size_t size, const struct subnet_list *list)
 		return snprintf(out, size, "-");
 	if (size > 0)
 		out[0] = '\0';
-	for (i = 0; i < list->count; i++) {
+	for (i = 0; i < list->count && i < AVPN_MAX_SUBNETS; i++) {
 		subnet_format(text, &list->nets[i]);
 		n = snprintf(used < size ? out + used : NULL,
 			     used < size ? size - used : 0, "%s%s",

@@ -1,0 +1,246 @@
+/* Unit tests for common/authfile.c: the authorized-nodes file and the
+ * hub-and-spoke rule. */
+#include "authfile.h"
+#include "unit.h"
+#include "unit_files.h"
+
+/* Eight distinct valid public keys: 43 base64 characters and '='. */
+#define K1 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define K2 "//////////////////////////////////////////8="
+#define K3 "AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define K4 "AgECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define K5 "AwECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define K6 "BAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define K7 "BQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define K8 "BgECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+/*
+ * Three hubs and three spokes: s1 names h1; s2 names h2 then h1; s3 names
+ * h3.  Comments, blank lines, tabs and runs of spaces are allowed.
+ */
+static const char good_file[] =
+	"# avpn authorized nodes\n"
+	"\n"
+	K1 " h1 hub 10.1.0.0/24\n"
+	K2 "\th2\thub\t10.11.0.0/16,fd00:11::/64   # second hub\n"
+	"   " K3 "  h3  hub  -\n"
+	K4 " s1 spoke 10.2.0.0/24 h1\n"
+	K5 " s2 spoke 10.3.0.0/24,10.4.0.0/24 h2,h1\n"
+	K6 " s3 spoke - h3";
+
+static int parse(struct auth_list *list, const char *text,
+		 struct avpn_error *err)
+{
+	return auth_list_parse(list, text, strlen(text), "auth", err);
+}
+
+static void test_good(void)
+{
+	struct auth_list list;
+	struct avpn_error e = { "" };
+	char out[256];
+	int rc;
+
+	rc = parse(&list, good_file, &e);
+	CHECK(rc == 0, "good file parses");
+	if (rc != 0) {
+		printf("#   error was \"%s\"\n", e.text);
+		return;
+	}
+	CHECK(list.count == 6, "six nodes");
+	CHECK_STR(list.nodes[1].name, "h2", "tab-separated name");
+	CHECK(list.nodes[1].role == ROLE_HUB, "hub role");
+	CHECK(list.nodes[1].public_key[0] == 0xff, "hub key");
+	subnet_list_format(out, sizeof(out), &list.nodes[1].allowed);
+	CHECK_STR(out, "10.11.0.0/16,fd00:11::/64", "comment cut after field");
+	CHECK(list.nodes[2].allowed.count == 0, "\"-\" allows no subnets");
+	CHECK(list.nodes[4].role == ROLE_SPOKE, "spoke role");
+	CHECK(list.nodes[4].hub_count == 2, "spoke with two hubs");
+	CHECK(list.nodes[4].hubs[0] == 1 && list.nodes[4].hubs[1] == 0,
+	      "hubs kept in order of preference");
+	CHECK(list.nodes[5].hub_count == 1 && list.nodes[5].hubs[0] == 2,
+	      "last line without newline");
+	auth_list_free(&list);
+	CHECK(list.count == 0 && list.nodes == NULL, "free empties list");
+
+	CHECK(parse(&list, "", &e) == 0 && list.count == 0, "empty file");
+	CHECK(parse(&list, "# nothing\n\n  \t\n", &e) == 0 &&
+	      list.count == 0, "comments only");
+}
+
+/* The hub-and-spoke rule for every ordered pair of good_file. */
+static void test_may_reach(void)
+{
+	static const char *const names[] = { "h1", "h2", "h3", "s1", "s2",
+					     "s3" };
+	/* want[a][b]: node a learns node b. */
+	static const int want[6][6] = {
+		/*        h1 h2 h3 s1 s2 s3 */
+		/* h1 */ { 0, 1, 1, 1, 1, 0 },
+		/* h2 */ { 1, 0, 1, 0, 1, 0 },
+		/* h3 */ { 1, 1, 0, 0, 0, 1 },
+		/* s1 */ { 1, 0, 0, 0, 0, 0 },
+		/* s2 */ { 1, 1, 0, 0, 0, 0 },
+		/* s3 */ { 0, 0, 1, 0, 0, 0 },
+	};
+	struct auth_list list;
+	char name[64];
+	size_t a, b;
+
+	if (parse(&list, good_file, NULL) != 0) {
+		CHECK(0, "good file parses for the truth table");
+		return;
+	}
+	for (a = 0; a < 6; a++) {
+		for (b = 0; b < 6; b++) {
+			snprintf(name, sizeof(name), "%s %s %s", names[a],
+				 want[a][b] ? "learns" : "does not learn",
+				 names[b]);
+			CHECK(auth_may_reach(&list, a, b) == want[a][b], name);
+		}
+	}
+	CHECK(auth_may_reach(&list, 0, 6) == 0, "index past the end");
+	CHECK(auth_may_reach(&list, 6, 0) == 0, "source past the end");
+	auth_list_free(&list);
+}
+
+static void check_bad(const char *text, const char *why, const char *name)
+{
+	struct auth_list list = { 99, (struct auth_node *)&list };
+	struct avpn_error e = { "" };
+
+	CHECK(parse(&list, text, &e) == -1, name);
+	CHECK(strstr(e.text, why) != NULL, name);
+	if (strstr(e.text, why) == NULL)
+		printf("#   error was \"%s\"\n", e.text);
+	CHECK(list.count == 0 && list.nodes == NULL, "rejected list empty");
+}
+
+static void test_bad_lines(void)
+{
+	check_bad(K1 " h1 hub\n", "auth:1: 3 fields", "three fields");
+	check_bad(K1 " h1 hub - x y\n", "more than 5 fields", "six fields");
+	check_bad("AAAA h1 hub -\n", "field 1 (public key)", "short key");
+	check_bad(K1 "x h1 hub -\n", "field 1 (public key)", "key with junk");
+	check_bad(K1 " h/1 hub -\n", "field 2 (name)", "bad name");
+	check_bad(K1 " abcdefghijklmnopqrstuvwxyz0123456 hub -\n",
+		  "field 2 (name)", "name of 33 characters");
+	check_bad(K1 " h1 router -\n", "field 3 (role)", "bad role");
+	check_bad(K1 " h1 HUB -\n", "field 3 (role)", "role is lower case");
+	check_bad(K1 " h1 hub 10.1.0.1/24\n", "use 10.1.0.0/24",
+		  "host bits in allowed subnet");
+	check_bad(K1 " h1 hub 10.1.0.0/24,10.1.0.0/24\n", "duplicate subnet",
+		  "duplicate allowed subnet");
+	check_bad(K1 " h1 hub 10.1.0.0/24\r\n", "field 4 (subnets)",
+		  "CRLF line end");
+	check_bad(K1 ",h1 hub - h2\n", "field 1 (public key)",
+		  "comma is not a separator");
+	check_bad("\n\n" K1 " h1 hub -\n" K2 " h2 hub - h1\n",
+		  "auth:4: field 5 (hubs): hub h2 may not name hubs",
+		  "hub with a hubs column");
+	check_bad(K1 " s1 spoke -\n", "spoke s1 names no hubs",
+		  "spoke without hubs");
+}
+
+static void test_bad_links(void)
+{
+	check_bad(K1 " h1 hub -\n" K1 " h2 hub -\n",
+		  "auth:2: duplicate key, already on line 1", "duplicate key");
+	check_bad(K1 " h1 hub -\n# x\n" K2 " h1 hub -\n",
+		  "auth:3: duplicate name, already on line 1",
+		  "duplicate name");
+	check_bad(K2 " h1 hub -\n" K1 " h1 hub -\n",
+		  "auth:2: duplicate name, already on line 1",
+		  "duplicate name, sorted keys");
+	check_bad(K1 " h1 hub -\n" K2 " s1 spoke - h9\n",
+		  "auth:2: field 5 (hubs): hub \"h9\" is not a node",
+		  "spoke naming unknown hub");
+	check_bad(K1 " h1 hub -\n" K2 " s0 spoke - h1\n" K3
+		  " s1 spoke - s0\n",
+		  "\"s0\" is a spoke", "spoke naming a spoke");
+	check_bad(K1 " h1 hub -\n" K2 " s1 spoke - s1\n",
+		  "\"s1\" is a spoke", "spoke naming itself");
+	check_bad(K1 " h1 hub -\n" K2 " s1 spoke - h1,h1\n",
+		  "hub h1 is named twice", "hub named twice");
+	check_bad(K1 " h1 hub -\n" K2 " s1 spoke - h1,\n",
+		  "empty name", "trailing comma in hubs");
+	check_bad(K1 " h1 hub -\n" K2 " s1 spoke - ,h1\n",
+		  "empty name", "leading comma in hubs");
+	check_bad(K1 " h1 hub -\n" K2 " s1 spoke - h1,,h1\n",
+		  "empty name", "double comma in hubs");
+}
+
+static void test_many_hubs(void)
+{
+	static const char nine_hubs[] =
+		K1 " h1 hub -\n" K2 " h2 hub -\n" K3 " h3 hub -\n"
+		K4 " h4 hub -\n" K5 " h5 hub -\n" K6 " h6 hub -\n"
+		K7 " h7 hub -\n" K8 " h8 hub -\n";
+	char text[2048];
+	struct auth_list list;
+	struct avpn_error e = { "" };
+
+	snprintf(text, sizeof(text), "%s%s", nine_hubs,
+		 "AAAAAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= s1 spoke - "
+		 "h1,h2,h3,h4,h5,h6,h7,h8\n");
+	CHECK(parse(&list, text, &e) == 0, "spoke with 8 hubs");
+	CHECK(list.count == 9 && list.nodes[8].hub_count == 8,
+	      "8 hubs resolved");
+	auth_list_free(&list);
+
+	snprintf(text, sizeof(text), "%s%s%s", nine_hubs,
+		 "AAAAAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= h9 hub -\n",
+		 "AAAABAQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= s1 spoke - "
+		 "h1,h2,h3,h4,h5,h6,h7,h8,h9\n");
+	check_bad(text, "more than 8 hubs", "spoke with 9 hubs");
+}
+
+static void test_limits(void)
+{
+	char text[8192];
+	const char nul_text[] = K1 " h1 hub -\n\0" K2 " h2 hub -\n";
+	struct auth_list list;
+	struct avpn_error e = { "" };
+
+	CHECK(auth_list_parse(&list, nul_text, sizeof(nul_text) - 1, "auth",
+			      &e) == -1, "NUL byte rejected");
+	CHECK(strstr(e.text, "NUL") != NULL, "NUL error");
+
+	memset(text, ' ', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	memcpy(text, K1 " h1 hub -", strlen(K1 " h1 hub -"));
+	check_bad(text, "auth:1: line longer than", "line too long");
+}
+
+static void test_load(void)
+{
+	struct auth_list list;
+	struct avpn_error e = { "" };
+	const char *path = unit_path("authorized");
+
+	unit_write_file(path, good_file, 0644);
+	CHECK(auth_list_load(&list, path, &e) == 0, "load file");
+	CHECK(list.count == 6, "loaded six nodes");
+	auth_list_free(&list);
+
+	unit_write_file(path, K1 " h1 hub -\n" K1 " h2 hub -\n", 0644);
+	CHECK(auth_list_load(&list, path, &e) == -1, "load bad file");
+	CHECK(strncmp(e.text, path, strlen(path)) == 0,
+	      "load error names the path");
+	CHECK(auth_list_load(&list, unit_path("none"), &e) == -1,
+	      "load missing file");
+	CHECK(strstr(e.text, "No such file") != NULL, "missing file error");
+}
+
+int main(void)
+{
+	unit_tmpdir();
+	test_good();
+	test_may_reach();
+	test_bad_lines();
+	test_bad_links();
+	test_many_hubs();
+	test_limits();
+	test_load();
+	return unit_done();
+}
