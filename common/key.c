@@ -44,9 +44,21 @@ static int key_explain_invalid(const char *s, struct avpn_error *err)
 	return error_set(err, "invalid key: not base64");
 }
 
+/* Returns 1 when c is in the standard base64 alphabet, without a branch
+ * on the character's value. */
+static unsigned base64_is_alphabet(unsigned char c)
+{
+	return ((unsigned)(c - 'A') <= 'Z' - 'A') |
+	       ((unsigned)(c - 'a') <= 'z' - 'a') |
+	       ((unsigned)(c - '0') <= '9' - '0') | (c == '+') | (c == '/');
+}
+
 int key_from_base64(uint8_t key[AVPN_KEY_LEN], const char *s, size_t len,
 		    struct avpn_error *err)
 {
+	unsigned valid = 1;
+	size_t i;
+
 	uint8_t out[AVPN_KEY_LEN];
 	size_t out_len = 0;
 	int rc;
@@ -56,6 +68,12 @@ int key_from_base64(uint8_t key[AVPN_KEY_LEN], const char *s, size_t len,
 				 "%d", len, AVPN_KEY_BASE64_LEN);
 	if (memchr(s, '\0', len) != NULL)
 		return error_set(err, "invalid key: contains a NUL byte");
+	/* NOTE: libsodium 1.0.18 (Debian 12) decodes bytes 0x80-0xff as if
+	 * they were base64 digits, so the alphabet is checked here first. */
+	for (i = 0; i < AVPN_KEY_BASE64_LEN - 1; i++)
+		valid &= base64_is_alphabet((unsigned char)s[i]);
+	if (!valid)
+		return key_explain_invalid(s, err);
 	/* libsodium's decoder runs in constant time and rejects non-zero
 	 * padding bits, missing padding and trailing characters. */
 	rc = sodium_base642bin(out, sizeof(out), s, len, NULL, &out_len,

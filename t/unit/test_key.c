@@ -70,6 +70,10 @@ static void test_decode_bad(void)
 		  "non-canonical", "last character with padding bits" },
 		{ "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh/=",
 		  "non-canonical", "last character '/' has padding bits" },
+		{ "AAAECAwQA\277cICQoLDA0ODxAREhMUFaYRBXkGGxwdHh4=",
+		  "character 10", "byte 0xbf rejected" },
+		{ "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh\200=",
+		  "character 43", "byte 0x80 rejected" },
 		{ "AAECAwQFBgcICQoL DA0ODxAREhMUFRYXGBkaGxwdHh8=",
 		  "45 characters", "inner space" },
 	};
