@@ -4,8 +4,9 @@
 #
 #   punch_registry_start [ARGS...]  start avpn-registry in the lab
 #   punch_register SITE PORT [ARGS...]  run avpn-register on SITE from
-#                            PORT into $TMP/SITE.self (ARGS go to it), then
-#                            avpn-peers into $TMP/SITE.peers
+#                            PORT into $TMP/SITE.self (ARGS go to it)
+#   punch_peers SITE...      run avpn-peers on each SITE into
+#                            $TMP/SITE.peers, once every site registered
 #   punch_spawn SITE [ARGS...]  start avpn-punch on SITE in the background
 #                            (ARGS are its options): path lines go to
 #                            $TMP/SITE.paths, stderr to $TMP/SITE.err; sets
@@ -35,10 +36,16 @@ punch_register() {
 	lab_exec "$site" avpn-register -k "$TMP/$site.key" \
 		-r "$LAB_REGISTRY" -R "$TMP/registry.pub" \
 		-s "$(lab_lan "$site")" -p "$port" -t 5 -o "$TMP/$site.self" \
-		"$@" 2>>"$TMP/$site.register.err" || return 1
-	lab_exec "$site" avpn-peers -k "$TMP/$site.key" -t 5 \
-		-o "$TMP/$site.peers" "$TMP/$site.self" \
-		2>>"$TMP/$site.register.err"
+		"$@" 2>>"$TMP/$site.register.err"
+}
+
+punch_peers() {
+	local site
+	for site in "$@"; do
+		lab_exec "$site" avpn-peers -k "$TMP/$site.key" -t 5 \
+			-o "$TMP/$site.peers" "$TMP/$site.self" \
+			2>>"$TMP/$site.register.err" || return 1
+	done
 }
 
 punch_spawn() {
@@ -79,17 +86,18 @@ path_field() {
 punch_dump() {
 	local site router
 	echo "--- registry log"
-	cat "$TMP/registry.log" 2>/dev/null
+	cat "$TMP/registry.log" 2>/dev/null || true
 	for site in "$@"; do
 		echo "--- $site: avpn-register and avpn-peers"
-		cat "$TMP/$site.register.err" 2>/dev/null
+		cat "$TMP/$site.register.err" 2>/dev/null || true
 		echo "--- $site: self record and peer lines"
-		cat "$TMP/$site.self" "$TMP/$site.peers" 2>/dev/null
+		cat "$TMP/$site.self" "$TMP/$site.peers" 2>/dev/null || true
 		echo "--- $site: avpn-punch stderr"
-		cat "$TMP/$site.err" 2>/dev/null
+		cat "$TMP/$site.err" 2>/dev/null || true
 		router=$(lab_router "$site")
 		[ -n "$router" ] || continue
 		echo "--- $router: conntrack"
 		lab_conntrack "$router" -L 2>&1
 	done
+	return 0
 }
