@@ -144,8 +144,9 @@ int main(int argc, char *argv[])
 		}
 	}
 	if (optind != argc) {
-		warnx("unexpected argument \"%s\"; keys are read from stdin, "
-		      "never from the command line", argv[optind]);
+		/* The argument is not echoed: it may be a key. */
+		warnx("unexpected argument; keys are read from stdin, never "
+		      "from the command line");
 		usage_error();
 	}
 	if (modes > 1) {
