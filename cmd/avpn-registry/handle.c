@@ -120,6 +120,7 @@ static bool registration_differs(const struct table *t, uint32_t i,
 	node_get_subnets(t, i, &old);
 	return !packed_ep_equal(&n->private_ep, &private_ep) ||
 	       !packed_ep_equal(&n->override, &override) ||
+	       n->nat != reg->nat ||
 	       old.count != reg->subnets.count ||
 	       memcmp(old.nets, reg->subnets.nets,
 		      old.count * sizeof(old.nets[0])) != 0;
@@ -144,6 +145,7 @@ static void store_registration(struct registry *r, const struct datagram *d,
 	n->observed = observed;
 	packed_ep_set(&n->private_ep, &reg->private_ep);
 	packed_ep_set(&n->override, &reg->override);
+	n->nat = reg->nat;
 	table_refresh(&r->table, i, r->now_ms);
 	if (!was) {
 		log_msg(LOG_LEVEL_INFO, "registered %s from %s", name, from);

@@ -21,6 +21,7 @@ void node_to_peer(const struct registry *r, uint32_t i, struct msg_peer *p)
 	packed_ep_get(&p->public_ep, &n->observed);
 	packed_ep_get(&p->private_ep, &n->private_ep);
 	packed_ep_get(&p->override, &n->override);
+	p->nat = n->nat;
 	p->last_seen = r->now_s - (int64_t)((r->now_ms - n->refreshed_ms) /
 					    1000);
 	if (p->last_seen < 0)

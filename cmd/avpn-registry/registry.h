@@ -48,6 +48,7 @@ struct node {
 	uint8_t punch_tokens;
 	uint8_t subnet_count;
 	uint8_t flags;
+	uint8_t nat;             /* enum nat_type from the node's REGISTER */
 };
 
 /*
