@@ -174,23 +174,26 @@ static void load_keys(struct registration *reg, const struct options *opts)
  * Returns the port to register from: -p, else the local port of an
  * existing self record (the SELF operand, or the -o file when it exists),
  * else a random one.  Keeping the port keeps the NAT mapping that peers
- * and a running avpn-tunnel rely on.
+ * and a running avpn-tunnel rely on.  The NAT type of that record is sent
+ * in the first registration, so an unchanged NAT causes no second one.
  */
-static uint16_t choose_port(const struct options *opts, bool *random_port)
+static uint16_t choose_port(const struct options *opts,
+			    struct registration *reg)
 {
 	struct self_record old;
 	struct avpn_error e;
 	const char *path = opts->self_path;
 	uint16_t port;
 
-	*random_port = false;
+	reg->random_port = false;
+	reg->previous_nat = NAT_UNKNOWN;
 	if (opts->port != 0)
 		return opts->port;
 	if (path == NULL && strcmp(opts->out_path, "-") != 0 &&
 	    (access(opts->out_path, F_OK) == 0 || errno != ENOENT))
 		path = opts->out_path;
 	if (path == NULL) {
-		*random_port = true;
+		reg->random_port = true;
 		return sock_random_port();
 	}
 	if (self_record_read(&old, path, &e) == -1)
@@ -199,6 +202,7 @@ static uint16_t choose_port(const struct options *opts, bool *random_port)
 	if (port == 0)
 		errx(AVPN_EXIT_USAGE, "%s: the self record has no local port; "
 		     "give one with -p", path);
+	reg->previous_nat = old.nat;
 	log_msg(LOG_LEVEL_INFO, "reusing port %u from %s", port, path);
 	return port;
 }
@@ -272,7 +276,7 @@ int main(int argc, char *argv[])
 		 opts.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
 	parse_override(reg, opts.override_arg);
 	load_keys(reg, &opts);
-	port = choose_port(&opts, &reg->random_port);
+	port = choose_port(&opts, reg);
 	resolve_registry(reg, opts.registry_arg);
 	parse_bind(reg, opts.bind_arg, port);
 	reg->deadline_ms = clock_monotonic_ms() + reg->timeout_s * 1000ULL;

@@ -111,7 +111,7 @@ static void report_rejection(const struct registration *reg,
 
 /* Sends MSG_REGISTER until the registry acknowledges it; exits otherwise. */
 static void send_registration(struct registration *reg, int fd,
-			      const union endpoint *local,
+			      const union endpoint *local, enum nat_type nat,
 			      struct msg_register_ack *ack)
 {
 	struct proto_msg request;
@@ -127,6 +127,7 @@ static void send_registration(struct registration *reg, int fd,
 	request.u.reg.private_ep = *local;
 	request.u.reg.override = reg->override;
 	request.u.reg.subnets = reg->subnets;
+	request.u.reg.nat = (uint8_t)nat;
 	exchange_init(&ex, reg, fd, reg->deadline_ms);
 	status = exchange_run(&ex, &request, on_reply, &slot, &e);
 	if (status != EXCHANGE_DONE) {
@@ -271,17 +272,24 @@ static void log_registered(const union endpoint *local,
 
 void register_node(struct registration *reg, struct self_record *rec)
 {
-	struct msg_register_ack ack;
+	struct msg_register_ack ack, second_ack;
 	union endpoint local;
 	int fd;
 
 	fd = open_registry_socket(reg, &local);
 	if (reg->override_follows_port)
 		endpoint_set_port(&reg->override, endpoint_port(&local));
-	send_registration(reg, fd, &local, &ack);
+	send_registration(reg, fd, &local, reg->previous_nat, &ack);
 	log_registered(&local, &ack);
 	fill_record(rec, reg, &local, &ack);
 	rec->nat = detect_nat(reg, &local, &ack);
 	log_msg(LOG_LEVEL_INFO, "NAT type: %s", nat_type_name(rec->nat));
+	/* Peers need our NAT type to tell an impossible path from a lost
+	 * answer, so the registry must store the one just found. */
+	if (rec->nat != reg->previous_nat) {
+		log_msg(LOG_LEVEL_INFO, "registering again to store NAT type "
+			"%s", nat_type_name(rec->nat));
+		send_registration(reg, fd, &local, rec->nat, &second_ack);
+	}
 	close(fd);
 }

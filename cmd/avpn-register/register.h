@@ -26,6 +26,7 @@ struct registration {
 	union endpoint registry;
 	union endpoint bind;           /* address and port to bind */
 	bool random_port;              /* bind.port may be replaced */
+	enum nat_type previous_nat;    /* from the reused self record */
 	union endpoint override;       /* -e, or unset */
 	bool override_follows_port;    /* -e had no port: use the local one */
 	struct subnet_list subnets;
