@@ -316,9 +316,10 @@ enum wg_timer_action {
  * Runs the peer's timers at now_ms: expires and wipes what is due and
  * returns the actions (enum wg_timer_action bits) the daemon must take
  * now.  *next_ms receives the next time to call it again (UINT64_MAX when
- * nothing is pending).  Taking an action arms new deadlines, so after
- * sending what it asked for, call it again for the next deadline.  Reads
- * no clock, so tests drive it with made-up times.
+ * nothing is pending).  That deadline already counts the actions
+ * returned (the retry of an initiation, the next persistent keepalive),
+ * so it holds even if the daemon cannot take them.  Reads no clock, so
+ * tests drive it with made-up times.
  */
 unsigned wg_peer_timers(struct wg_peer *peer, uint64_t now_ms,
 			uint64_t *next_ms);

@@ -144,6 +144,28 @@ static unsigned wg_timers_want_handshake(struct wg_peer *peer,
 	return WG_TIMER_SEND_INITIATION;
 }
 
+/*
+ * Arms the deadlines that the requested actions will arm once taken, so
+ * that *next_ms already covers them: a daemon that keeps only that value
+ * still retries an initiation that it could not send (no endpoint yet)
+ * and gives up after WG_REKEY_ATTEMPT_TIME_MS.  Taking the action sets the
+ * same deadlines again.
+ */
+static void wg_timers_prearm(struct wg_peer *peer, uint64_t now_ms,
+			     unsigned actions)
+{
+	if (actions & WG_TIMER_SEND_INITIATION) {
+		if (!peer->initiation_is_retry)
+			peer->handshake_started_ms = now_ms;
+		peer->retransmit_at =
+			now_ms + WG_REKEY_TIMEOUT_MS + wg_timers_jitter();
+	}
+	if ((actions & WG_TIMER_SEND_KEEPALIVE) &&
+	    peer->persistent_keepalive != 0)
+		peer->persistent_keepalive_at =
+			now_ms + (uint64_t)peer->persistent_keepalive * 1000;
+}
+
 static uint64_t wg_min(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
@@ -202,6 +224,7 @@ unsigned wg_peer_timers(struct wg_peer *peer, uint64_t now_ms,
 		peer->handshake_wanted = false; /* a retry serves the demand */
 	else if (peer->handshake_wanted)
 		actions |= wg_timers_want_handshake(peer, now_ms);
+	wg_timers_prearm(peer, now_ms, actions);
 	*next_ms = wg_timers_deadline(peer);
 	return actions;
 }

@@ -588,11 +588,20 @@ static void test_reject_after_time(void)
 	actions = wg_peer_timers(p.a_to_b, end, &next);
 	CHECK(actions & WG_TIMER_SEND_INITIATION,
 	      "a packet without a session asks for a handshake");
-	CHECK(next > end, "next deadline in the future");
-	CHECK(next <= T0 + WG_WIPE_AFTER_MS, "next deadline by the key wipe");
+	CHECK(next >= end + WG_REKEY_TIMEOUT_MS, "retry due after the request");
+	CHECK(next <= end + WG_REKEY_TIMEOUT_MS + WG_REKEY_TIMEOUT_JITTER_MS,
+	      "retry due within REKEY_TIMEOUT plus jitter");
+
+	/* The test never sends that initiation, so by the wipe the attempt
+	 * has long failed. */
 	actions = wg_peer_timers(p.a_to_b, T0 + WG_WIPE_AFTER_MS, &next);
 	CHECK(actions & WG_TIMER_KEYS_WIPED,
 	      "keys wiped 3 * REJECT_AFTER_TIME after the session");
+	CHECK(actions & WG_TIMER_HANDSHAKE_FAILED,
+	      "unanswered handshake given up");
+	CHECK(p.a_to_b->current == NULL, "no session after the wipe");
+	actions = wg_peer_timers(p.b_to_a, T0 + WG_WIPE_AFTER_MS, &next);
+	CHECK(actions == WG_TIMER_KEYS_WIPED, "responder keys wiped too");
 	CHECK(next == WG_TIMER_OFF, "nothing pending after the wipe");
 	pair_free(&p);
 }
@@ -640,6 +649,37 @@ static void test_retransmit_and_give_up(void)
 	CHECK(!(wg_peer_timers(p.a_to_b, now + 60000, &next) &
 		WG_TIMER_SEND_INITIATION),
 	      "no initiation after giving up");
+	pair_free(&p);
+}
+
+/* A daemon that cannot send (no endpoint yet) and keeps only the
+ * deadline that wg_peer_timers() returns still sees the retries and the
+ * end of the attempt. */
+static void test_retry_without_sending(void)
+{
+	struct pair p;
+	uint8_t buf[64];
+	uint64_t now = T0, next;
+	unsigned actions = 0;
+	int requested = 0, rounds = 0;
+
+	pair_init(&p);
+	CHECK(wg_encrypt(p.a_to_b, now, buf, sizeof(buf), NULL, 0) ==
+		      WG_ERR_NO_KEYPAIR,
+	      "no session to send with");
+	for (next = now; next != WG_TIMER_OFF && rounds++ < 40;) {
+		now = next;
+		actions = wg_peer_timers(p.a_to_b, now, &next);
+		if (actions & WG_TIMER_SEND_INITIATION)
+			requested++;
+		if (actions & WG_TIMER_HANDSHAKE_FAILED)
+			break;
+	}
+	CHECK(actions & WG_TIMER_HANDSHAKE_FAILED,
+	      "unsent handshake still gives up");
+	CHECK(requested >= 17, "initiation requested at every retry");
+	CHECK(now >= T0 + WG_REKEY_ATTEMPT_TIME_MS,
+	      "unsent handshake gives up after REKEY_ATTEMPT_TIME");
 	pair_free(&p);
 }
 
@@ -696,6 +736,7 @@ static void test_persistent_keepalive(void)
 	wg_peer_set_persistent_keepalive(p.a_to_b, 25);
 	CHECK(wg_peer_timers(p.a_to_b, T0, &next) & WG_TIMER_SEND_KEEPALIVE,
 	      "persistent keepalive fires at once");
+	CHECK(next == T0 + 25000, "next persistent keepalive already due");
 	CHECK(wg_encrypt(p.a_to_b, T0, buf, sizeof(buf), NULL, 0) ==
 		      WG_ERR_NO_KEYPAIR,
 	      "keepalive without a session fails");
@@ -763,6 +804,7 @@ int main(void)
 	test_rekey_rotation();
 	test_reject_after_time();
 	test_retransmit_and_give_up();
+	test_retry_without_sending();
 	test_keepalive_timers();
 	test_persistent_keepalive();
 	test_private_key_change();
