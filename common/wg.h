@@ -5,9 +5,9 @@
  * NDSS 2017) and the protocol page on wireguard.com describe them.
  *
  * The library does no I/O.  It reads no clock: every function that needs
- * the time takes it as an argument.  The only outside call is randombytes
- * (libsodium) for ephemeral keys, indexes, nonces, cookie secrets and timer
- * jitter.  The daemon owns sockets, endpoints, the TUN device, packet
+ * the time takes it as an argument.  Besides malloc and free, the only
+ * outside call is randombytes (libsodium) for ephemeral keys, indexes,
+ * nonces, cookie secrets and timer jitter.  The daemon owns sockets, endpoints, the TUN device, packet
  * queues and routing; it stores its per-peer data behind wg_peer_user().
  *
  * Times:
@@ -175,8 +175,9 @@ void wg_peer_set_preshared_key(struct wg_peer *peer,
 
 /*
  * Sets the persistent keepalive interval in seconds (0 turns it off): an
- * empty packet is sent when nothing was sent for that long, which keeps
- * NAT mappings open.
+ * empty packet is sent when no authenticated packet was sent or received
+ * for that long, which keeps NAT mappings open.  The first one is due at
+ * once, on the next wg_peer_timers() call.
  */
 void wg_peer_set_persistent_keepalive(struct wg_peer *peer,
 				      uint16_t seconds);
@@ -215,6 +216,8 @@ int wg_message_type(const uint8_t *msg, size_t len);
  * consumed, WG_ERR_COOKIE_REQUIRED when the daemon should reply with
  * wg_cookie_reply_create() and drop it, or WG_ERR_MAC1 / WG_ERR_MALFORMED.
  * The daemon decides what "under load" means (a full handshake queue).
+ * A valid mac2 proves the source address, so under load the daemon should
+ * also rate-limit handshakes per source address; the library does not.
  */
 int wg_check_macs(struct wg_device *dev, const uint8_t *msg, size_t len,
 		  const union endpoint *src, uint64_t now_ms, bool under_load);

@@ -1,8 +1,8 @@
 /*
  * WireGuard's timers as deadlines over the caller's clock.  The handshake
- * and transport code report events (a packet sent or received, a session
- * derived); wg_peer_timers() fires the deadlines that have passed and
- * returns what the daemon must send.  The rules are those of the WireGuard
+ * and transport code report events such as a packet sent or received or a
+ * session derived.  wg_peer_timers() fires the deadlines that have passed
+ * and returns what the daemon must send.  The rules are those of the WireGuard
  * paper (Donenfeld, NDSS 2017):
  *
  * - an initiation is retried every WG_REKEY_TIMEOUT_MS plus jitter until a
@@ -24,8 +24,8 @@ static uint64_t wg_age(uint64_t now_ms, uint64_t then_ms)
 	return now_ms >= then_ms ? now_ms - then_ms : 0;
 }
 
-/* Random 0 to WG_REKEY_TIMEOUT_JITTER_MS, so that peers which lost
- * packets at the same moment do not retry in lockstep. */
+/* Returns 0 to WG_REKEY_TIMEOUT_JITTER_MS at random, so that peers which
+ * lost packets at the same moment do not retry in lockstep. */
 uint64_t wg_timers_jitter(void)
 {
 	return randombytes_uniform(WG_REKEY_TIMEOUT_JITTER_MS + 1);
@@ -107,8 +107,8 @@ static void wg_timers_expire_keypairs(struct wg_peer *peer, uint64_t now_ms)
 	}
 }
 
-/* The retransmit deadline passed: retry, or give up after
- * WG_REKEY_ATTEMPT_TIME_MS. */
+/* Retries the initiation whose retransmit deadline passed, or gives up
+ * after WG_REKEY_ATTEMPT_TIME_MS. */
 static unsigned wg_timers_retransmit(struct wg_peer *peer, uint64_t now_ms)
 {
 	peer->retransmit_at = WG_TIMER_OFF;
@@ -124,8 +124,8 @@ static unsigned wg_timers_retransmit(struct wg_peer *peer, uint64_t now_ms)
 	return WG_TIMER_SEND_INITIATION;
 }
 
-/* Someone wants a handshake: start one unless one is running or the
- * last went out less than WG_REKEY_TIMEOUT_MS ago. */
+/* Starts the requested handshake, unless one is running or the last
+ * went out less than WG_REKEY_TIMEOUT_MS ago. */
 static unsigned wg_timers_want_handshake(struct wg_peer *peer,
 					 uint64_t now_ms)
 {
@@ -146,10 +146,10 @@ static unsigned wg_timers_want_handshake(struct wg_peer *peer,
 
 /*
  * Arms the deadlines that the requested actions will arm once taken, so
- * that *next_ms already covers them: a daemon that keeps only that value
- * still retries an initiation that it could not send (no endpoint yet)
- * and gives up after WG_REKEY_ATTEMPT_TIME_MS.  Taking the action sets the
- * same deadlines again.
+ * that *next_ms already covers them.  A daemon that keeps only that value
+ * then still retries an initiation that it could not send (no endpoint
+ * yet), and gives up after WG_REKEY_ATTEMPT_TIME_MS.  Taking the action
+ * sets the same deadlines again.
  */
 static void wg_timers_prearm(struct wg_peer *peer, uint64_t now_ms,
 			     unsigned actions)
