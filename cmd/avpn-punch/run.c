@@ -159,10 +159,11 @@ void run_loop(struct run *r)
 		now = now_us();
 		if (now >= r->deadline_us)
 			break;
-		/* The registry's forwarding goes first, so that the peer
-		 * probes as early as we do. */
-		registry_send_requests(r, now);
+		/* Our first low-TTL probes leave before the punch request,
+		 * so our NAT's mapping is open before the registry can
+		 * make the peer probe us. */
 		net_send_probes(r, now);
+		registry_send_requests(r, now);
 		if (run_finished(r, now))
 			break;
 		if (poll(&pfd, 1, run_poll_timeout(r, now)) == -1 &&
