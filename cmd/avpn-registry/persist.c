@@ -4,9 +4,10 @@
  * authentic datagram, tab-separated:
  *
  *   public key, last timestamp (ns), observed endpoint, private endpoint,
- *   override endpoint, subnets, last registered (Unix seconds)
+ *   override endpoint, subnets, NAT type, last registered (Unix seconds)
  *
- * A node not registered has "-" endpoints and subnets and time 0.
+ * A node not registered has "-" endpoints and subnets, NAT type
+ * "unknown" and time 0.
  * Registered nodes come last, least recently refreshed first, so loading
  * them in file order rebuilds the expiry list.
  */
@@ -20,7 +21,7 @@
 #include "registry.h"
 #include "state.h"
 
-#define STATE_FIELDS 7
+#define STATE_FIELDS 8
 
 /* A save may take at most a tenth of the time: after a save of d ms the
  * next waits 10 d ms, and at least a second. */
@@ -47,8 +48,9 @@ static void write_node(FILE *fp, const struct registry *r, uint32_t i)
 		subnet_list_format(nets, sizeof(nets), &p.subnets);
 		seen = p.last_seen;
 	}
-	fprintf(fp, "%s\t%llu\t%s\t%s\t%s\t%s\t%lld\n", key,
+	fprintf(fp, "%s\t%llu\t%s\t%s\t%s\t%s\t%s\t%lld\n", key,
 		(unsigned long long)n->last_ts, ep[0], ep[1], ep[2], nets,
+		nat_type_name(seen != 0 ? (enum nat_type)n->nat : NAT_UNKNOWN),
 		(long long)seen);
 }
 
@@ -64,7 +66,7 @@ static char *format_state(const struct registry *r, size_t *len)
 	if (fp == NULL)
 		return NULL;
 	fprintf(fp, "# avpn-registry state: key, last timestamp, observed, "
-		"private, override, subnets, last registered\n");
+		"private, override, subnets, NAT type, last registered\n");
 	for (i = 0; i < t->auth.count; i++)
 		if (!(t->nodes[i].flags & NODE_REGISTERED) &&
 		    t->nodes[i].last_ts != 0)
@@ -146,6 +148,7 @@ struct saved {
 	uint64_t last_ts;
 	union endpoint observed, private_ep, override;
 	struct subnet_list subnets;
+	enum nat_type nat;
 	uint64_t seen;
 };
 
@@ -165,7 +168,8 @@ static int parse_line(struct saved *s, const struct registry *r, char *line,
 	    parse_endpoint(&s->private_ep, f[3], err) == -1 ||
 	    parse_endpoint(&s->override, f[4], err) == -1 ||
 	    subnet_list_parse(&s->subnets, f[5], err) == -1 ||
-	    parse_u64(&s->seen, f[6], err) == -1)
+	    nat_type_parse(&s->nat, f[6], err) == -1 ||
+	    parse_u64(&s->seen, f[7], err) == -1)
 		return -1;
 	s->node = table_find(&r->table, key);
 	return 0;
@@ -198,6 +202,7 @@ static bool restore(struct registry *r, const struct saved *s)
 	packed_ep_set(&n->observed, &s->observed);
 	packed_ep_set(&n->private_ep, &s->private_ep);
 	packed_ep_set(&n->override, &s->override);
+	n->nat = (uint8_t)s->nat;
 	table_refresh(t, s->node, refreshed);
 	return true;
 }

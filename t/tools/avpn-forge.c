@@ -4,10 +4,12 @@
  * "no reply" when nothing came within the timeout.
  *
  *   avpn-forge -k KEYFILE -R REGISTRY_PUBFILE -r ADDR:PORT [-p PORT]
- *              [-s SUBNETS] [-T TIMESTAMP] [-t MS] [-w]
- *              [-x replay|truncate|tamper|wrong-key|garbage]
+ *              [-s SUBNETS] [-n NAT-TYPE] [-T TIMESTAMP] [-t MS] [-w]
+ *              [-c COUNT] [-x replay|truncate|tamper|wrong-key|garbage]
  *              register|query|binding|punch TARGET_PUBFILE
  *
+ * -c sends COUNT requests back to back, each with a new timestamp, and
+ * implies -w.
  * -x spoils the request.  replay sends it twice and prints the replies of
  * each send in turn.  truncate cuts its last byte, tamper flips a
  * ciphertext bit and wrong-key seals it for a random registry key.
@@ -39,7 +41,9 @@ struct forge {
 	union endpoint registry;
 	uint16_t port;
 	struct subnet_list subnets;
+	enum nat_type nat;
 	uint64_t timestamp;
+	int count;
 	int timeout_ms;
 	bool wait_all;
 	const char *fault;
@@ -51,8 +55,9 @@ static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr, "usage: avpn-forge -k KEYFILE -R REGISTRY_PUBFILE "
 		"-r ADDR:PORT [-p PORT] [-s SUBNETS]\n"
-		"                  [-T TIMESTAMP] [-t MS] [-w] [-x FAULT] "
-		"register|query|binding|punch TARGET_PUBFILE\n");
+		"                  [-n NAT-TYPE] [-T TIMESTAMP] [-t MS] [-w] "
+		"[-c COUNT] [-x FAULT]\n"
+		"                  register|query|binding|punch TARGET_PUBFILE\n");
 	exit(2);
 }
 
@@ -65,9 +70,10 @@ static void print_peer(const char *label, const struct msg_peer *p)
 	endpoint_format(pub, &p->public_ep);
 	endpoint_format(priv, &p->private_ep);
 	subnet_list_format(nets, sizeof(nets), &p->subnets);
-	printf("%s name=%s role=%s key=%s public=%s private=%s subnets=%s\n",
-	       label, p->name, node_role_name((enum node_role)p->role), key,
-	       pub, priv, nets);
+	printf("%s name=%s role=%s key=%s public=%s private=%s subnets=%s "
+	       "nat=%s\n", label, p->name,
+	       node_role_name((enum node_role)p->role), key, pub, priv, nets,
+	       nat_type_name((enum nat_type)p->nat));
 }
 
 static void print_error(const struct msg_error *e, size_t len)
@@ -189,6 +195,7 @@ static size_t build(const struct forge *f, uint8_t *buf, size_t size)
 	m.type = f->type;
 	m.timestamp = f->timestamp;
 	m.u.reg.subnets = f->subnets;
+	m.u.reg.nat = (uint8_t)f->nat;
 	if (f->type == MSG_PUNCH) {
 		memset(&m.u, 0, sizeof(m.u));
 		if (key_read_public_file(m.u.punch.target, f->target_path,
@@ -232,6 +239,16 @@ static void parse_option(struct forge *f, int ch, const char **key_path,
 	case 'k': *key_path = optarg; break;
 	case 'R': *registry_path = optarg; break;
 	case 'w': f->wait_all = true; break;
+	case 'n':
+		if (nat_type_parse(&f->nat, optarg, &e) == -1)
+			errx(2, "-n: %s", e.text);
+		break;
+	case 'c':
+		f->count = (int)strtonum(optarg, 1, 1000, &errstr);
+		if (errstr != NULL)
+			errx(2, "-c: %s", errstr);
+		f->wait_all = true;
+		break;
 	case 'x': f->fault = optarg; break;
 	case 'r':
 		if (endpoint_parse(&f->registry, optarg, 0, &e) == -1)
@@ -302,15 +319,16 @@ int main(int argc, char *argv[])
 	struct avpn_error e;
 	union endpoint local;
 	struct forge f;
-	size_t len;
-	int ch, fd;
+	size_t len = 0;
+	int ch, fd, i;
 
 	if (sodium_init() == -1)
 		errx(1, "libsodium initialisation failed");
 	memset(&f, 0, sizeof(f));
 	f.timeout_ms = 1000;
 	f.fault = "none";
-	while ((ch = getopt(argc, argv, "k:p:R:r:s:T:t:wx:")) != -1)
+	f.count = 1;
+	while ((ch = getopt(argc, argv, "c:k:n:p:R:r:s:T:t:wx:")) != -1)
 		parse_option(&f, ch, &key_path, &registry_path);
 	parse_mode(&f, argc - optind, argv + optind);
 	if (key_path == NULL || registry_path == NULL ||
@@ -326,11 +344,14 @@ int main(int argc, char *argv[])
 	fd = sock_open_udp(&local, &f.registry, &e);
 	if (fd == -1)
 		errx(1, "%s", e.text);
-	len = build(&f, buf, sizeof(buf));
-	fprintf(stderr, "avpn-forge: sending %s (%zu bytes, fault %s)\n",
-		proto_type_name(f.type), len, f.fault);
-	if (send(fd, buf, len, 0) == -1)
-		err(1, "send");
+	for (i = 0; i < f.count; i++) {
+		len = build(&f, buf, sizeof(buf));
+		fprintf(stderr, "avpn-forge: sending %s (%zu bytes, fault %s)\n",
+			proto_type_name(f.type), len, f.fault);
+		if (send(fd, buf, len, 0) == -1)
+			err(1, "send");
+		f.timestamp = proto_timestamp();
+	}
 	collect(&f, fd);
 	if (strcmp(f.fault, "replay") == 0) {
 		if (send(fd, buf, len, 0) == -1)

@@ -95,6 +95,7 @@ static void make_peer(struct msg_peer *p, uint8_t seed)
 	p->subnets.count = 2;
 	p->subnets.nets[0] = net4("10.2.0.0", 24);
 	p->subnets.nets[1] = net4("10.3.128.0", 17);
+	p->nat = NAT_DEPENDENT;
 }
 
 /* Builds one valid message of each type, in a fixed order. */
@@ -111,6 +112,7 @@ static void make_msg(struct proto_msg *m, uint8_t type)
 		m->u.reg.subnets.count = 2;
 		m->u.reg.subnets.nets[0] = net4("10.2.0.0", 24);
 		m->u.reg.subnets.nets[1] = net4("0.0.0.0", 0);
+		m->u.reg.nat = NAT_INDEPENDENT;
 		break;
 	case MSG_REGISTER_ACK:
 		m->echo = 1700000000000000001ull;
@@ -521,6 +523,12 @@ static void test_decode_register(void)
 	      "subnet with host bits set is rejected");
 	CHECK(reseal_and_open(&m, edit_set, SET(REG_NET0 + 6, 1)) == -1,
 	      "IPv4 subnet with padding set is rejected");
+	CHECK(reseal_and_open(&m, edit_set, SET(REG_NET0 + 36, NAT_DEPENDENT)) ==
+		      0,
+	      "NAT type endpoint-dependent opens");
+	CHECK(reseal_and_open(&m, edit_set,
+			      SET(REG_NET0 + 36, NAT_DEPENDENT + 1)) == -1,
+	      "NAT type beyond the enum is rejected");
 }
 
 static void test_decode_subnet_list(void)
