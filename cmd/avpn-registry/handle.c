@@ -270,7 +270,7 @@ static void handle_punch(struct registry *r, const struct datagram *d,
 	uint32_t target = table_find(&r->table, m->u.punch.target);
 	uint8_t code = punch_check(r, d, i, target);
 	union endpoint to;
-	struct proto_msg fwd;
+	struct proto_msg fwd, ack;
 
 	if (code != 0) {
 		send_error(r, d, i, m, code, NULL);
@@ -282,6 +282,13 @@ static void handle_punch(struct registry *r, const struct datagram *d,
 	node_to_peer(r, i, &fwd.u.punch.peer);
 	packed_ep_get(&to, &r->table.nodes[target].observed);
 	send_to_node(r, r->main_out, &to, target, &fwd);
+	/* MSG_PUNCH back to the sender, echoing its timestamp, tells it the
+	 * peer has the request, so it may start its normal probes. */
+	memset(&ack, 0, sizeof(ack));
+	ack.type = MSG_PUNCH;
+	ack.echo = m->timestamp;
+	memcpy(ack.u.punch.target, m->u.punch.target, AVPN_KEY_LEN);
+	send_to_node(r, d->reply, &d->from, i, &ack);
 	log_msg(LOG_LEVEL_DEBUG, "forwarded PUNCH from %s to %s",
 		r->table.auth.nodes[i].name,
 		r->table.auth.nodes[target].name);
