@@ -97,7 +97,9 @@ fake_program() {
 }
 
 @test "interface option completes interface names" {
-	complete_line avpn-tunnel -k "$TMP/site.key" -i l
+	fake_program avpn-fake "usage: avpn-fake -k KEYFILE -i IFNAME SELF"
+	PATH=$TMP/bin:$PATH
+	complete_line avpn-fake -k "$TMP/site.key" -i l
 	grep -qx lo <<<"$candidates"
 	! grep -qv '^l' <<<"$candidates"
 }
