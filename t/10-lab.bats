@@ -32,16 +32,6 @@ reflect() {
 		"UDP4:$LAB_REGISTRY:$3,sourceport=$2" <<<probe
 }
 
-# Prints the public port ROUTER mapped the UDP flow SPORT -> DPORT to:
-# the destination port of the conntrack entry's reply direction.
-nat_port() {
-	local entry
-	entry=$(lab_conntrack "$1" -L -p udp --orig-port-src "$2" \
-		--orig-port-dst "$3" 2>/dev/null) || return 1
-	[[ $entry =~ dport=[0-9]+\ .*dport=([0-9]+) ]] || return 1
-	printf '%s\n' "${BASH_REMATCH[1]}"
-}
-
 # Prints the adsl router's conntrack entries for UDP from SPORT.
 flow_from() {
 	lab_conntrack adsl -L -p udp --orig-port-src "$1" 2>/dev/null
@@ -144,8 +134,8 @@ assert_addr() {
 	[ "$output" = 192.0.2.73:40000 ]
 	run reflect branch 40000 7001
 	[ "$output" = 192.0.2.73:40000 ]
-	[ "$(nat_port adsl 40000 7000)" = 40000 ]
-	[ "$(nat_port adsl 40000 7001)" = 40000 ]
+	[ "$(lab_nat_port adsl 40000 7000)" = 40000 ]
+	[ "$(lab_nat_port adsl 40000 7001)" = 40000 ]
 }
 
 # NOTE: a random port equals the source port, or the first random port,
@@ -164,7 +154,7 @@ assert_addr() {
 	[ "${first%:*}" = 192.0.2.74 ]
 	[ "${first#*:}" != 40000 ]
 	[ "${second#*:}" != "${first#*:}" ]
-	[ "$(nat_port b-nat 40000 7000)" = "${first#*:}" ]
+	[ "$(lab_nat_port b-nat 40000 7000)" = "${first#*:}" ]
 	[ "$(reflect a 40000 7000)" = 192.0.2.73:40000 ]
 }
 
@@ -193,8 +183,8 @@ assert_addr() {
 	start_reflector 7000
 	run reflect c 40000 7000
 	[ "$output" = 192.0.2.73:40000 ]
-	[ "$(nat_port c-nat 40000 7000)" = 40000 ]
-	[ "$(nat_port c-cgn 40000 7000)" = 40000 ]
+	[ "$(lab_nat_port c-nat 40000 7000)" = 40000 ]
+	[ "$(lab_nat_port c-cgn 40000 7000)" = 40000 ]
 }
 
 @test "loss drops packets on a link" {

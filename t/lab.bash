@@ -64,6 +64,9 @@
 #   lab_pids                 print the recorded PIDs, one a line
 #   lab_conntrack NODE [ARGS...]  run conntrack (default -L) in NODE
 #   lab_nft NODE [ARGS...]   run nft (default list ruleset) in NODE
+#   lab_nat_port ROUTER SPORT DPORT  print the public port ROUTER mapped
+#                            its UDP flow from SPORT to DPORT to, read from
+#                            its conntrack table
 #   lab_netem NODE IFACE [NETEM]  set netem on IFACE's egress, e.g.
 #                            "delay 50ms loss 20%"; no NETEM removes it
 #   lab_loss NODE IFACE PERCENT  drop PERCENT of the packets arriving on
@@ -202,8 +205,8 @@ lab_spawn() {
 	printf '%s %s\n' "$LAB_PID" "$start" >>"$LAB_DIR/pids"
 }
 
-# Prints field 22 of /proc/PID/stat, the start time, which tells a PID
-# that was reused by an unrelated process from the one recorded.
+# Prints field 22 of /proc/PID/stat, the start time, which distinguishes
+# the recorded process from an unrelated one that reused its PID.
 _lab_start_time() {
 	local stat fields
 	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
@@ -254,9 +257,8 @@ lab_nft() {
 	lab_exec "$node" nft "$@"
 }
 
-# NOTE: needs sch_netem; kernels built without CONFIG_NET_SCH_NETEM
-# (such as the one these tests were written on) reject it, so only
-# lab_loss is covered by t/10-lab.bats.
+# NOTE: needs sch_netem, which kernels built without CONFIG_NET_SCH_NETEM
+# lack, so t/10-lab.bats tests lab_loss and not this function.
 lab_netem() {
 	local ns
 	ns=$(lab_ns "$1") || return 1
@@ -292,6 +294,17 @@ lab_loss() {
 		}
 	}
 	EOF
+}
+
+lab_nat_port() {
+	local entry
+	entry=$(lab_conntrack "$1" -L -p udp --orig-port-src "$2" \
+		--orig-port-dst "$3" 2>/dev/null) || return 1
+	# The second dport is the reply direction's: the mapped port.
+	[[ $entry =~ dport=[0-9]+\ .*dport=([0-9]+) ]] ||
+		_lab_error "$1 has no UDP flow from port $2 to port $3" ||
+		return 1
+	printf '%s\n' "${BASH_REMATCH[1]}"
 }
 
 lab_sysctl() {
@@ -481,7 +494,7 @@ _lab_site_lan() {
 	LAB_PUBLIC[$pc]=${LAB_PUBLIC[$site]}
 }
 
-# Builds one site: SITE KIND ROUTER, checked by _lab_parse.
+# Builds one site from SITE KIND ROUTER, as checked by _lab_parse_word.
 _lab_site_build() {
 	local site=$1 kind=$2 router=$3
 	_lab_node_add "$site" gateway || return 1
