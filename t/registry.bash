@@ -13,8 +13,8 @@
 #   registry_stop            stop it (also when stopped with SIGSTOP)
 #   free_udp_port            print a loopback UDP port nothing is bound to
 
-# Registry ports come from below the node ports (32768-61000) and the
-# kernel's ephemeral range, so they never collide with a node's port.
+# Registry ports come from below the node ports (32768-61000), and below
+# the kernel's default ephemeral range, so they do not collide with them.
 REGISTRY_PORT_MIN=20000
 REGISTRY_PORT_SPAN=12000
 

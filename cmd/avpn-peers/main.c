@@ -191,6 +191,39 @@ static void trace_progress(void *arg, const char *text)
 	log_msg(LOG_LEVEL_DEBUG, "%s", text);
 }
 
+/* Exits with AVPN_EXIT_REJECTED, naming what to change at the registry. */
+static void __attribute__((noreturn))
+report_rejection(const struct options *opts, const struct self_record *self,
+		 const char *registry_name, const struct msg_error *error)
+{
+	char key[AVPN_KEY_BASE64_LEN + 1];
+
+	if (error->code == PERR_NOT_AUTHORIZED) {
+		key_to_base64(key, self->public_key);
+		errx(AVPN_EXIT_REJECTED, "registry %s rejected %s: key not "
+		     "authorized; add %s to the registry's authorized-nodes "
+		     "file", registry_name, opts->key_path, key);
+	}
+	errx(AVPN_EXIT_REJECTED, "registry %s rejected the peer query from "
+	     "%s: %s", registry_name, opts->key_path,
+	     proto_error_name(error->code));
+}
+
+/*
+ * Exits for a registry that did not answer.  The registry also stays
+ * silent to a key it does not authorize when its error reply would be
+ * larger than the request, as it is for the empty MSG_QUERY, so an
+ * avpn-register run is the way to tell the two apart.
+ */
+static void __attribute__((noreturn))
+explain_silence(const struct options *opts, const char *registry_name)
+{
+	errx(AVPN_EXIT_NO_ANSWER, "no answer from %s after %u s (registry "
+	     "down, address wrong, UDP blocked, or %s no longer authorized: "
+	     "avpn-register tells which)", registry_name, opts->timeout_s,
+	     opts->key_path);
+}
+
 /* Sends MSG_QUERY until every page has arrived; exits otherwise. */
 static void query_peers(const struct options *opts,
 			const struct self_record *self, struct page_set *set)
@@ -217,6 +250,8 @@ static void query_peers(const struct options *opts,
 	request.type = MSG_QUERY;
 	status = exchange_run(&ex, &request, on_peers_reply, set, &e);
 	close(fd);
+	if (status == EXCHANGE_TIMEOUT)
+		explain_silence(opts, name);
 	if (status != EXCHANGE_DONE) {
 		snprintf(pinned_from, sizeof(pinned_from), "the self record %s",
 			 opts->self_path);
@@ -224,9 +259,7 @@ static void query_peers(const struct options *opts,
 				      pinned_from), "%s", e.text);
 	}
 	if (set->rejected)
-		errx(AVPN_EXIT_REJECTED, "registry %s rejected the peer query "
-		     "from %s: %s", name, opts->key_path,
-		     proto_error_name(set->error.code));
+		report_rejection(opts, self, name, &set->error);
 }
 
 static int compare_names(const void *a, const void *b)

@@ -1,5 +1,5 @@
 /*
- * udp-hold PORT READYFILE COUNTFILE: stands in for a running avpn-tunnel.
+ * udp-hold PORT READYFILE COUNTFILE: plays a running avpn-tunnel.
  * Binds an unconnected UDP socket to 0.0.0.0:PORT with SO_REUSEADDR and
  * SO_REUSEPORT, writes READYFILE once bound, counts the datagrams that
  * reach it and writes the count to COUNTFILE on SIGTERM or SIGINT.

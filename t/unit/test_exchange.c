@@ -58,7 +58,7 @@ static uint64_t read_request(int fd)
 	return msg.timestamp;
 }
 
-/* Seals a REGISTER_ACK answering echo with the given keys into buf. */
+/* Seals into buf a REGISTER_ACK that echoes echo, with the given keys. */
 static ssize_t seal_ack(uint8_t buf[AVPN_DATAGRAM_MAX], uint64_t echo,
 			const uint8_t *from_pub, const uint8_t *shared)
 {
@@ -213,10 +213,10 @@ static void test_retry(void)
 	elapsed = clock_monotonic_ms() - start;
 	CHECK(ex.sends == 3, "two unanswered sends are resent");
 	CHECK(r.echoes[0] == ex.sent[2], "the reply echoes the third send");
-	CHECK(ex.sent[0] < ex.sent[1] && ex.sent[1] < ex.sent[2],
-	      "each send has a new timestamp");
-	CHECK(elapsed >= 750 && elapsed < 1500,
-	      "resends come after 250 ms and 500 ms more");
+	CHECK(ex.sent[0] < ex.sent[1], "the second send has a new timestamp");
+	CHECK(ex.sent[1] < ex.sent[2], "the third send has a new timestamp");
+	CHECK(elapsed >= 750, "resends wait 250 ms, then 500 ms");
+	CHECK(elapsed < 1500, "the reply to the third send ends the wait");
 }
 
 static void test_drops(void)
@@ -227,8 +227,8 @@ static void test_drops(void)
 	CHECK(run_against(answer_after_junk, &ex, &r, 2000) == EXCHANGE_DONE,
 	      "an exchange completes after junk datagrams");
 	CHECK(r.calls == 2, "junk, forgery and wrong echo are dropped");
-	CHECK(r.echoes[0] == ex.sent[0] && r.echoes[1] == ex.sent[0],
-	      "only replies echoing the request reach the handler");
+	CHECK(r.echoes[0] == ex.sent[0], "the first reply echoes the request");
+	CHECK(r.echoes[1] == ex.sent[0], "the second reply echoes the request");
 	CHECK(r.timestamps[1] > r.timestamps[0], "a replayed reply is dropped");
 }
 
@@ -254,7 +254,8 @@ static void test_timeout(void)
 	CHECK(run_against(stay_silent, &ex, &r, 600) == EXCHANGE_TIMEOUT,
 	      "a silent registry times out");
 	elapsed = clock_monotonic_ms() - start;
-	CHECK(elapsed >= 600 && elapsed < 1000, "the timeout is the deadline");
+	CHECK(elapsed >= 600, "the exchange waits until the deadline");
+	CHECK(elapsed < 1000, "the exchange ends at the deadline");
 	CHECK(ex.sends == 2, "sends at 0 and 250 ms fit in 600 ms");
 }
 
