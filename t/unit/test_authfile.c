@@ -56,16 +56,18 @@ static void test_good(void)
 	CHECK(list.nodes[2].allowed.count == 0, "\"-\" allows no subnets");
 	CHECK(list.nodes[4].role == ROLE_SPOKE, "spoke role");
 	CHECK(list.nodes[4].hub_count == 2, "spoke with two hubs");
-	CHECK(list.nodes[4].hubs[0] == 1 && list.nodes[4].hubs[1] == 0,
-	      "hubs kept in order of preference");
-	CHECK(list.nodes[5].hub_count == 1 && list.nodes[5].hubs[0] == 2,
-	      "last line without newline");
+	CHECK(list.nodes[4].hubs[0] == 1, "first hub is first preference");
+	CHECK(list.nodes[4].hubs[1] == 0, "second hub is second preference");
+	CHECK(list.nodes[5].hub_count == 1, "last line without newline");
+	CHECK(list.nodes[5].hubs[0] == 2, "last line hub resolved");
 	auth_list_free(&list);
-	CHECK(list.count == 0 && list.nodes == NULL, "free empties list");
+	CHECK(list.count == 0, "free sets count 0");
+	CHECK(list.nodes == NULL, "free clears nodes");
 
-	CHECK(parse(&list, "", &e) == 0 && list.count == 0, "empty file");
-	CHECK(parse(&list, "# nothing\n\n  \t\n", &e) == 0 &&
-	      list.count == 0, "comments only");
+	CHECK(parse(&list, "", &e) == 0, "empty file");
+	CHECK(list.count == 0, "empty file has no nodes");
+	CHECK(parse(&list, "# nothing\n\n  \t\n", &e) == 0, "comments only");
+	CHECK(list.count == 0, "comments only has no nodes");
 }
 
 /* The hub-and-spoke rule for every ordered pair of good_file. */
@@ -113,7 +115,8 @@ static void check_bad(const char *text, const char *why, const char *name)
 	CHECK(strstr(e.text, why) != NULL, name);
 	if (strstr(e.text, why) == NULL)
 		printf("#   error was \"%s\"\n", e.text);
-	CHECK(list.count == 0 && list.nodes == NULL, "rejected list empty");
+	CHECK(list.count == 0, "rejected list has count 0");
+	CHECK(list.nodes == NULL, "rejected list has no nodes");
 }
 
 static void test_bad_lines(void)
@@ -184,6 +187,7 @@ static void test_many_hubs(void)
 		 "AAAAAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= s1 spoke - "
 		 "h1,h2,h3,h4,h5,h6,h7,h8\n");
 	CHECK(parse(&list, text, &e) == 0, "spoke with 8 hubs");
+	CHECK(list.count == 9, "nine nodes");
 	CHECK(list.count == 9 && list.nodes[8].hub_count == 8,
 	      "8 hubs resolved");
 	auth_list_free(&list);

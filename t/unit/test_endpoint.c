@@ -159,11 +159,12 @@ static void test_port_parse(void)
 	char name[64];
 	size_t i;
 
-	CHECK(port_parse(&port, "1", &e) == 0 && port == 1, "port 1");
-	CHECK(port_parse(&port, "65535", &e) == 0 && port == 65535,
-	      "port 65535");
-	CHECK(port_parse(&port, "9350", &e) == 0 && port == 9350,
-	      "port 9350");
+	CHECK(port_parse(&port, "1", &e) == 0, "port 1 parses");
+	CHECK(port == 1, "port 1");
+	CHECK(port_parse(&port, "65535", &e) == 0, "port 65535 parses");
+	CHECK(port == 65535, "port 65535");
+	CHECK(port_parse(&port, "09350", &e) == 0, "leading zero parses");
+	CHECK(port == 9350, "port 09350 is 9350");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		port = 7;
 		snprintf(name, sizeof(name), "port \"%s\" rejected", bad[i]);

@@ -156,8 +156,8 @@ static void test_generate(void)
 	CHECK((a[31] & 0x40) != 0, "new key: bit 254 set");
 	key_to_base64(text, a);
 	CHECK(strlen(text) == AVPN_KEY_BASE64_LEN, "new key: 44 characters");
-	CHECK(decode(again, text, NULL) == 0 &&
-	      memcmp(again, a, AVPN_KEY_LEN) == 0, "new key round trip");
+	CHECK(decode(again, text, NULL) == 0, "new key decodes");
+	CHECK(memcmp(again, a, AVPN_KEY_LEN) == 0, "new key round trip");
 	CHECK(key_public_from_private(pub, a) == 0, "new key has public key");
 	CHECK(!sodium_is_zero(pub, AVPN_KEY_LEN), "public key not zero");
 }
@@ -229,9 +229,10 @@ static void test_read_private_kinds(void)
 
 	CHECK(key_read_private_file(key, unit_path("missing.key"), &e) == -1,
 	      "missing private key file");
-	CHECK(strstr(e.text, "missing.key") != NULL &&
-	      strstr(e.text, "No such file") != NULL,
-	      "missing file error names path and cause");
+	CHECK(strstr(e.text, "missing.key") != NULL,
+	      "missing file error names path");
+	CHECK(strstr(e.text, "No such file") != NULL,
+	      "missing file error names cause");
 }
 
 static void test_read_contents(void)
@@ -325,18 +326,18 @@ static void test_write_private(void)
 
 	decode(key, counting_key, NULL);
 	CHECK(key_write_private_file(path, key, &e) == 0, "write key file");
-	CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600,
-	      "new key file has mode 0600");
+	CHECK(stat(path, &st) == 0, "stat new key file");
+	CHECK((st.st_mode & 07777) == 0600, "new key file has mode 0600");
 	unit_read_file(path, text, sizeof(text));
-	CHECK(strncmp(text, counting_key, AVPN_KEY_BASE64_LEN) == 0 &&
-	      strcmp(text + AVPN_KEY_BASE64_LEN, "\n") == 0,
-	      "key file contents");
+	CHECK(strncmp(text, counting_key, AVPN_KEY_BASE64_LEN) == 0,
+	      "key file has the key");
+	CHECK_STR(text + AVPN_KEY_BASE64_LEN, "\n", "key file ends in newline");
 
 	unit_write_file(path, "old\n", 0600);
 	CHECK(key_write_private_file(path, key, &e) == -1,
 	      "existing file not overwritten");
-	CHECK(strstr(e.text, path) != NULL && strstr(e.text, "exists"),
-	      "exists error names path");
+	CHECK(strstr(e.text, path) != NULL, "exists error names path");
+	CHECK(strstr(e.text, "file exists") != NULL, "exists error says why");
 	unit_read_file(path, text, sizeof(text));
 	CHECK_STR(text, "old\n", "existing file untouched");
 

@@ -86,10 +86,10 @@ static void test_keywords(void)
 	      "unknown NAT type rejected");
 	CHECK(nat_type_parse(&type, "None", NULL) == -1,
 	      "NAT type is case-sensitive");
-	CHECK(node_role_parse(&role, "hub", NULL) == 0 && role == ROLE_HUB,
-	      "role hub");
-	CHECK(node_role_parse(&role, "spoke", NULL) == 0 &&
-	      role == ROLE_SPOKE, "role spoke");
+	CHECK(node_role_parse(&role, "hub", NULL) == 0, "role hub parses");
+	CHECK(role == ROLE_HUB, "role hub");
+	CHECK(node_role_parse(&role, "spoke", NULL) == 0, "role spoke parses");
+	CHECK(role == ROLE_SPOKE, "role spoke");
 	CHECK(node_role_parse(&role, "Hub", NULL) == -1, "role Hub rejected");
 	CHECK_STR(node_role_name(ROLE_SPOKE), "spoke", "role name");
 }
@@ -330,16 +330,16 @@ static void test_write_atomic(void)
 	      "atomic write");
 	unit_read_file(path, text, sizeof(text));
 	CHECK_STR(text, "one\n", "atomic write contents");
-	CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0644,
-	      "atomic write mode 0644");
+	CHECK(stat(path, &st) == 0, "stat written file");
+	CHECK((st.st_mode & 07777) == 0644, "atomic write mode 0644");
 	CHECK(access(unit_path("out.lock"), F_OK) == 0, "lock file created");
 
 	CHECK(state_write_atomic(path, "two\n", 4, 0600, &e) == 0,
 	      "atomic replace");
 	unit_read_file(path, text, sizeof(text));
 	CHECK_STR(text, "two\n", "atomic replace contents");
-	CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600,
-	      "atomic write mode 0600");
+	CHECK(stat(path, &st) == 0, "stat replaced file");
+	CHECK((st.st_mode & 07777) == 0600, "atomic write mode 0600");
 	CHECK(count_entries(unit_dir, ".out.") == 0, "no temporary file left");
 
 	CHECK(state_write_atomic(unit_path("missing/out"), "x", 1, 0644,
@@ -378,7 +378,7 @@ static void test_write_failure(void)
 
 /* As an unprivileged user, a directory it cannot write must make the write
  * fail and keep the old file.  Root bypasses directory modes, so the child
- * drops to nobody first. */
+ * first switches to uid and gid 65534 (nobody on Debian). */
 static void test_write_unwritable_dir(void)
 {
 	struct avpn_error e = { "" };
@@ -422,7 +422,8 @@ static void test_write_lock(void)
 
 	unit_write_file(path, "old\n", 0644);
 	fd = open(unit_path("locked.lock"), O_RDWR | O_CREAT, 0600);
-	CHECK(fd != -1 && flock(fd, LOCK_EX) == 0, "test holds the lock");
+	CHECK(fd != -1, "test opens the lock file");
+	CHECK(flock(fd, LOCK_EX) == 0, "test holds the lock");
 	pid = fork();
 	if (pid == 0) {
 		/* The inherited descriptor shares the parent's lock, which

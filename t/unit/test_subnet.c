@@ -113,10 +113,10 @@ static void test_list(void)
 	char out[1024];
 
 	memset(&list, 0, sizeof(list));
-	CHECK(subnet_list_parse(&list, "-", &e) == 0 && list.count == 0,
-	      "\"-\" is the empty list");
-	CHECK(subnet_list_parse(&list, "", &e) == 0 && list.count == 0,
-	      "\"\" is the empty list");
+	CHECK(subnet_list_parse(&list, "-", &e) == 0, "\"-\" parses");
+	CHECK(list.count == 0, "\"-\" is the empty list");
+	CHECK(subnet_list_parse(&list, "", &e) == 0, "\"\" parses");
+	CHECK(list.count == 0, "\"\" is the empty list");
 	subnet_list_format(out, sizeof(out), &list);
 	CHECK_STR(out, "-", "empty list formats as -");
 
