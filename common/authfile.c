@@ -9,8 +9,9 @@
  * characters. */
 #define AUTH_LINE_MAX 4096
 
-/* A larger file is rejected before it is read into memory. */
-#define AUTH_FILE_MAX (64 * 1024 * 1024)
+/* A larger file is rejected before it is read into memory.  A million
+ * nodes, each with a subnet and a hub, take about 80 MB. */
+#define AUTH_FILE_MAX (256 * 1024 * 1024)
 
 #define AUTH_FIELDS_MAX 5
 
@@ -358,7 +359,9 @@ static char *auth_read_file(const char *path, size_t *len,
 	for (;;) {
 		if (used == size) {
 			size = size == 0 ? 65536 : size * 2;
-			grown = size <= AUTH_FILE_MAX ? realloc(buf, size) : NULL;
+			grown = NULL;
+			if (size <= AUTH_FILE_MAX)
+				grown = realloc(buf, size);
 			if (grown == NULL) {
 				error_set(err, "%s: larger than %d bytes or "
 					  "out of memory", path, AUTH_FILE_MAX);

@@ -18,8 +18,8 @@ static const char base64_alphabet[] =
 
 /*
  * Finds why s[0..44) is not a canonical key, for the error message only.
- * The key itself was decoded in constant time by libsodium; this pass runs
- * only on input already known to be invalid.
+ * A valid key is checked and decoded without branches on its characters;
+ * this pass runs only on input already known to be invalid.
  */
 static int key_explain_invalid(const char *s, struct avpn_error *err)
 {
@@ -186,7 +186,7 @@ static int key_read_file(uint8_t key[AVPN_KEY_LEN], const char *path,
 	char buf[KEY_FILE_READ_MAX];
 	const char *name = path;
 	ssize_t len;
-	int fd, rc = -1;
+	int fd, flags, rc = -1;
 
 	if (err == NULL)
 		err = &tmp;
@@ -194,7 +194,8 @@ static int key_read_file(uint8_t key[AVPN_KEY_LEN], const char *path,
 		fd = STDIN_FILENO;
 		name = "stdin";
 	} else {
-		fd = open(path, O_RDONLY | O_CLOEXEC | (private ? O_NOFOLLOW : 0));
+		flags = O_RDONLY | O_CLOEXEC | (private ? O_NOFOLLOW : 0);
+		fd = open(path, flags);
 		if (fd == -1 && errno == ELOOP && private)
 			return error_set(err, "%s: private key is a symlink; "
 					 "give the real path", path);

@@ -28,7 +28,9 @@ static const char *const nat_type_names[] = {
 
 const char *nat_type_name(enum nat_type type)
 {
-	if ((unsigned)type >= sizeof(nat_type_names) / sizeof(nat_type_names[0]))
+	size_t count = sizeof(nat_type_names) / sizeof(nat_type_names[0]);
+
+	if ((unsigned)type >= count)
 		return "unknown";
 	return nat_type_names[type];
 }
@@ -73,6 +75,9 @@ int node_role_parse(enum node_role *role, const char *s,
 	return 0;
 }
 
+static const char name_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
+
 int name_check(const char *name, struct avpn_error *err)
 {
 	size_t i, len = strlen(name);
@@ -81,8 +86,7 @@ int name_check(const char *name, struct avpn_error *err)
 		return error_set(err, "invalid name \"%.40s\": expected 1 to "
 				 "%d characters", name, AVPN_NAME_MAX);
 	for (i = 0; i < len; i++) {
-		if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			   "0123456789._-", name[i]) == NULL)
+		if (strchr(name_alphabet, name[i]) == NULL)
 			return error_set(err, "invalid name \"%.40s\": only "
 					 "letters, digits, '.', '_' and '-' "
 					 "are allowed", name);
@@ -118,8 +122,8 @@ static int time_parse(int64_t *t, const char *s, struct avpn_error *err)
 		return error_set(err, "empty time, expected Unix seconds");
 	for (i = 0; s[i] != '\0'; i++) {
 		if (s[i] < '0' || s[i] > '9')
-			return error_set(err, "invalid time \"%.24s\": expected "
-					 "Unix seconds", s);
+			return error_set(err, "invalid time \"%.24s\": "
+					 "expected Unix seconds", s);
 	}
 	n = strtonum(s, 0, LLONG_MAX, &errstr);
 	if (errstr != NULL)

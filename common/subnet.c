@@ -31,14 +31,16 @@ static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
 static bool clear_host_bits(uint8_t *addr, size_t len, unsigned prefix)
 {
 	bool changed = false;
+	unsigned bits;
 	uint8_t keep;
 	size_t i;
 
 	for (i = 0; i < len; i++) {
 		if (prefix >= 8 * (i + 1))
 			continue;
-		keep = prefix > 8 * i ? (uint8_t)(0xff << (8 - (prefix - 8 * i)))
-				      : 0;
+		/* bits of this byte that belong to the prefix: 0 to 7 */
+		bits = prefix > 8 * i ? prefix - 8 * (unsigned)i : 0;
+		keep = (uint8_t)(0xff << (8 - bits));
 		if ((addr[i] & ~keep) != 0)
 			changed = true;
 		addr[i] &= keep;

@@ -48,8 +48,8 @@ static void test_decode_bad(void)
 		const char *name;
 	} cases[] = {
 		{ "", "0 characters", "empty key" },
-		{ "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "43 characters",
-		  "43 characters, padding missing" },
+		{ "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+		  "43 characters", "43 characters, padding missing" },
 		{ "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8==",
 		  "45 characters", "45 characters" },
 		{ "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
