@@ -15,7 +15,8 @@
 #                           namespace SIDE (A or B) with key SIDE's key,
 #                           status file $TMP/IFACE.status, stderr to
 #                           $TMP/IFACE.log; waits for its UAPI socket; sets
-#                           AVPN_PID
+#                           AVPN_PID; stdin comes from $TUNNEL_STDIN if
+#                           set
 #   wggo_start SIDE IFACE   start wireguard-go in SIDE and wait for its
 #                           UAPI socket; sets WGGO_PID
 #   tunnel_stop PID         stop one process (TERM, then KILL after 5 s)
@@ -129,7 +130,7 @@ avpn_start() {
 	# program's PID.
 	ip netns exec "$(ns_of "$side")" avpn-tunnel -k "$TMP/$key.key" \
 		-i "$iface" -S "$TMP/$iface.status" "$@" "$self" "$peers" \
-		2>"$TMP/$iface.log" 3>&- &
+		<"${TUNNEL_STDIN:-/dev/null}" 2>"$TMP/$iface.log" 3>&- &
 	AVPN_PID=$!
 	TUNNEL_PIDS+=("$AVPN_PID")
 	TUNNEL_PID_OF[$iface]=$AVPN_PID
