@@ -66,6 +66,11 @@ build_pair() {
 	punch_register x "$X_PORT"
 	punch_register y "$Y_PORT"
 	punch_peers x y
+	# The premise of "taken": the NAT gave the registration another port.
+	[ "$1" != taken ] ||
+		[ "$(cut -f 4 "$TMP/x.self" | cut -d: -f2)" != "$X_PORT" ]
+	[ "$2" != taken ] ||
+		[ "$(cut -f 4 "$TMP/y.self" | cut -d: -f2)" != "$Y_PORT" ]
 }
 
 # Runs the pair: y waits, x punches.  Sets status, output, stderr,
@@ -96,8 +101,9 @@ report() {
 	if [ "$status" -eq 0 ]; then
 		result="path via $(cut -f 6 <<<"${lines[0]}") after ${path_ms:-?} ms"
 	fi
-	printf '# matrix %-10s -> %-10s %-40s exit %s in %d ms\n' "$1" "$2" \
-		"$result" "$status" "$elapsed_ms" |
+	printf '# matrix %-10s -> %-10s %-40s exit %s in %5d ms (NAT types %s, %s)\n' \
+		"$1" "$2" "$result" "$status" "$elapsed_ms" \
+		"$(cut -f 5 "$TMP/x.self")" "$(cut -f 5 "$TMP/y.self")" |
 		tee -a "$AVPN_BUILD/punch-matrix.txt" >&3
 }
 
