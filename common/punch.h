@@ -12,9 +12,9 @@
  * outbound packet then collides with that entry and is given a new source
  * port, and every retry keeps the stale entry alive.  So the first probes
  * leave with a small TTL: large enough to pass our own NAT and open our
- * mapping, too small to reach the far NAT.  Probes that still arrive from an
- * unexpected port are answered where they came from, and that endpoint
- * (the peer-reflexive one) is probed too.
+ * mapping, too small to reach the far NAT.  A probe that still arrives from
+ * an unexpected port gets its reply at the address it came from, and that
+ * endpoint (the peer-reflexive one) is probed too.
  */
 #ifndef AVPN_PUNCH_H
 #define AVPN_PUNCH_H
@@ -30,7 +30,8 @@
 #include "state.h"
 #include "subnet.h"
 
-/* How a working endpoint was found, in the order candidates are tried. */
+/* Kinds of candidate endpoint, in the order they are tried.  The kind of
+ * the candidate that replied is reported as the way the path was found. */
 enum punch_via {
 	PUNCH_VIA_OVERRIDE,  /* the peer's manual port forward */
 	PUNCH_VIA_PUBLIC,    /* the mapping the registry observed */
@@ -67,7 +68,7 @@ struct punch_config {
 #define PUNCH_LOW_TTL_DEFAULT 2
 #define PUNCH_CONFIG_DEFAULT { PUNCH_LOW_TTL_DEFAULT, 3, 20, 200, 1000, 10000 }
 
-/* Probes sent and not yet answered that a reply can still match. */
+/* Probes sent whose reply can still be matched. */
 #define PUNCH_MAX_PENDING 48
 #define PUNCH_MAX_CANDIDATES 8
 
@@ -84,7 +85,7 @@ struct punch_pending {
 };
 
 enum punch_state {
-	PUNCH_IDLE,     /* answering only: not probing */
+	PUNCH_IDLE,     /* replying only: not probing */
 	PUNCH_TRYING,
 	PUNCH_REACHED,  /* a reply arrived: working is set */
 	PUNCH_EXPIRED,  /* the budget ran out without a reply */
@@ -150,9 +151,9 @@ int punch_candidate_add(struct punch_peer *p, const union endpoint *ep,
 /*
  * Adds the override, public and private endpoints of a peer, in that order,
  * then the predicted one.  Linux masquerade keeps a flow's source port
- * unless that port is taken towards the same destination, so when another
+ * unless that port is taken towards the same destination.  So when another
  * LAN host held the peer's port towards the registry, the peer's flow to us
- * still gets its local port on the public address.
+ * may still get its local port on the public address.
  */
 void punch_candidates_from_peer(struct punch_peer *p,
 				const union endpoint *override,
@@ -169,10 +170,11 @@ void punch_start(struct punch_peer *p, const struct punch_config *cfg,
 
 /*
  * Holds back the probes with the normal TTL until until_us; low-TTL rounds
- * still go out.  The node that starts a punch holds until the registry has
- * told the peer, because a probe that reaches the peer's NAT before the
- * peer's own low-TTL probes have opened its mapping leaves the stale
- * inbound entry described above.  A probe from the peer ends the hold.
+ * still go out.  The node that starts a punch holds them until the registry
+ * has forwarded the request to the peer.  A probe that reaches the peer's
+ * NAT before the peer's own low-TTL probes have opened its mapping leaves
+ * the stale inbound entry described above.  A probe from the peer ends the
+ * hold.
  */
 void punch_hold(struct punch_peer *p, uint64_t until_us);
 
@@ -201,8 +203,8 @@ bool punch_timestamp_accept(struct punch_peer *p, uint64_t timestamp);
  * Handles an authenticated, non-replayed MSG_PROBE that arrived from
  * "from": fills reply with the MSG_PROBE_REPLY to send back to from, and
  * adopts from as a reflexive candidate.  A peer that was idle starts
- * probing (cfg, with_low_ttl as in punch_start) so that both sides learn
- * the path; a peer still trying probes the new candidate at once.
+ * probing (cfg and with_low_ttl as in punch_start), so that both sides learn
+ * the path.  A peer still trying probes the new candidate at once.
  */
 void punch_probe_received(struct punch_peer *p, const struct proto_msg *probe,
 			  const union endpoint *from,

@@ -23,7 +23,7 @@ struct peer_entry *run_find_peer(struct run *r, const uint8_t *key)
 	return NULL;
 }
 
-/* Doubles the table; the old copy holds shared keys, so it is wiped. */
+/* Doubles the table.  The old copy contains shared keys, so it is wiped. */
 static int run_grow(struct run *r)
 {
 	size_t size = r->peer_size ? r->peer_size * 2 : 16;
@@ -107,7 +107,8 @@ static bool run_finished(const struct run *r, uint64_t now)
 		if (r->peers[i].listed)
 			listed++;
 	}
-	/* With no peers given, -w answers whoever punches until -t. */
+	/* With no peers given, -w replies to every peer that punches, until
+	 * -t. */
 	return !(r->wait && listed == 0);
 }
 

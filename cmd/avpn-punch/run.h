@@ -27,7 +27,7 @@
 
 /*
  * When both NATs rule out a direct path, the peer's private endpoint may
- * still answer (two nodes behind one NAT); this long is spent trying.
+ * still reply (two nodes behind one NAT), so this long is spent trying.
  */
 #define IMPOSSIBLE_BUDGET_MS 4000
 
@@ -45,7 +45,7 @@ enum request_state {
 	REQUEST_NONE,     /* not sent: -w, or no registry in the self record */
 	REQUEST_SENT,
 	REQUEST_ACKED,
-	REQUEST_REJECTED, /* MSG_ERROR: error_code says why */
+	REQUEST_REJECTED, /* MSG_ERROR, with the code in error_code */
 };
 
 struct peer_entry {
@@ -74,7 +74,7 @@ struct run {
 
 	struct punch_config config;
 	bool low_ttl;   /* behind a NAT: start with low-TTL probes */
-	bool wait;      /* -w: answer only, until -t */
+	bool wait;      /* -w: reply to probes only, until -t */
 	uint64_t start_us;
 	uint64_t deadline_us;
 

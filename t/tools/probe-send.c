@@ -7,7 +7,7 @@
  * replay.  With -K the header names CLAIMED_PUBFILE's key as the sender
  * while the datagram is still sealed with KEYFILE's key: a forgery.
  * Waits 1 s after the last send and prints "replies N", the number of
- * authenticated MSG_PROBE_REPLY datagrams that answered it.
+ * authenticated MSG_PROBE_REPLY datagrams that replied to it.
  */
 #include <err.h>
 #include <poll.h>

@@ -125,13 +125,14 @@ static void test_schedule_low_ttl(void)
 	CHECK(punch_next_us(&p) == t + cfg.low_gap_ms * 1000,
 	      "next low round after the gap");
 	n = punch_due(&p, &cfg, t + 20000, out, 8);
-	CHECK(n == 1 && out[0].ttl == PUNCH_LOW_TTL_DEFAULT,
-	      "later low round skips private");
+	CHECK(n == 1, "later low round skips private");
+	CHECK(out[0].ttl == PUNCH_LOW_TTL_DEFAULT, "later low round low TTL");
 	n = punch_due(&p, &cfg, t + 40000, out, 8);
 	CHECK(n == 1, "third low round");
 	n = punch_due(&p, &cfg, t + 60000, out, 8);
-	CHECK(n == 2 && out[0].ttl == 0 && out[1].ttl == 0,
-	      "normal rounds follow low rounds");
+	CHECK(n == 2, "normal round probes both candidates");
+	CHECK(out[0].ttl == 0, "normal round public has normal TTL");
+	CHECK(out[1].ttl == 0, "normal round private has normal TTL");
 	CHECK(punch_next_us(&p) == t + 60000 + cfg.interval_ms * 1000,
 	      "first normal interval");
 	punch_due(&p, &cfg, t + 260000, out, 8);
@@ -154,8 +155,9 @@ static void test_schedule_no_low_ttl(void)
 	punch_peer_init(&p, peer_key, "branch");
 	punch_candidate_add(&p, &pub, PUNCH_VIA_PUBLIC);
 	punch_start(&p, &cfg, false, 0);
-	CHECK(punch_due(&p, &cfg, 0, out, 8) == 1 && out[0].ttl == 0,
-	      "without NAT first probe has normal TTL");
+	CHECK(punch_due(&p, &cfg, 0, out, 8) == 1,
+	      "without NAT first round probes at once");
+	CHECK(out[0].ttl == 0, "without NAT first probe has normal TTL");
 	CHECK(punch_next_us(&p) == cfg.interval_ms * 1000,
 	      "without NAT no low-TTL gap");
 	for (i = 0; i < 10; i++)
@@ -175,8 +177,9 @@ static void test_hold(void)
 	punch_candidate_add(&p, &pub, PUNCH_VIA_PUBLIC);
 	punch_start(&p, &cfg, true, 0);
 	punch_hold(&p, 1000000);
-	CHECK(punch_due(&p, &cfg, 0, out, 8) == 1 && out[0].ttl != 0,
+	CHECK(punch_due(&p, &cfg, 0, out, 8) == 1,
 	      "low-TTL round goes out during a hold");
+	CHECK(out[0].ttl != 0, "probe during a hold has low TTL");
 	punch_due(&p, &cfg, 20000, out, 8);
 	punch_due(&p, &cfg, 40000, out, 8);
 	CHECK(punch_due(&p, &cfg, 60000, out, 8) == 0,
@@ -184,8 +187,9 @@ static void test_hold(void)
 	CHECK(punch_next_us(&p) == 1000000, "held round waits for the hold");
 	punch_hold(&p, 150000);
 	CHECK(punch_next_us(&p) == 150000, "shorter hold moves the round");
-	CHECK(punch_due(&p, &cfg, 150000, out, 8) == 1 && out[0].ttl == 0,
+	CHECK(punch_due(&p, &cfg, 150000, out, 8) == 1,
 	      "normal round after the hold");
+	CHECK(out[0].ttl == 0, "probe after the hold has normal TTL");
 
 	punch_start(&p, &cfg, false, 0);
 	punch_hold(&p, 1000000);
@@ -237,8 +241,8 @@ static void test_probe_received(void)
 	      "probe source adopted as reflexive");
 	CHECK(p.state == PUNCH_TRYING, "idle peer starts probing back");
 	CHECK(punch_next_us(&p) == 42, "probing back starts at once");
-	CHECK(p.last_probe_us == 42 && p.probes_received == 1,
-	      "probe arrival recorded");
+	CHECK(p.last_probe_us == 42, "probe arrival time recorded");
+	CHECK(p.probes_received == 1, "probe arrival counted");
 }
 
 /* Sends the first round to p and returns the probe sent to index i. */
@@ -302,8 +306,9 @@ static void test_reply_received(void)
 	reply = reply_to(&probe);
 	CHECK(punch_reply_received(&p, &reply, &priv, 5000),
 	      "later private reply accepted");
-	CHECK(p.found == PUNCH_VIA_PRIVATE && endpoint_equal(&p.working, &priv),
-	      "private path replaces the public one");
+	CHECK(p.found == PUNCH_VIA_PRIVATE, "private kind replaces reflexive");
+	CHECK(endpoint_equal(&p.working, &priv),
+	      "private endpoint replaces the public one");
 }
 
 static void test_path_line(void)
@@ -322,7 +327,8 @@ static void test_path_line(void)
 	path.via = PUNCH_VIA_REFLEXIVE;
 	subnet_list_parse(&path.subnets, "10.2.0.0/24,10.3.0.0/16", NULL);
 	n = punch_path_format(line, sizeof(line), &path);
-	CHECK(n > 0 && line[n - 1] == '\n', "path line ends in newline");
+	CHECK(n > 0, "path line formats");
+	CHECK(line[n - 1] == '\n', "path line ends in newline");
 	CHECK(strstr(line, "\tbranch\t192.0.2.73:40000\t41000\t12.345\t"
 		      "reflexive\t10.2.0.0/24,10.3.0.0/16\n") != NULL,
 	      "path line fields in order");
