@@ -126,7 +126,8 @@ static bool registration_differs(const struct table *t, uint32_t i,
 		      old.count * sizeof(old.nets[0])) != 0;
 }
 
-/* Stores the registration and pushes what changed to the node's peers. */
+/* Stores the registration and pushes what changed to the node's peers.
+ * Endpoints are formatted only for the log lines, off the refresh path. */
 static void store_registration(struct registry *r, const struct datagram *d,
 			       uint32_t i, const struct msg_register *reg)
 {
@@ -137,28 +138,30 @@ static void store_registration(struct registry *r, const struct datagram *d,
 	bool differs = !was || registration_differs(&r->table, i, reg);
 	struct packed_ep observed;
 	union endpoint old;
+	bool moved;
 
 	packed_ep_set(&observed, &d->from);
+	moved = was && !packed_ep_equal(&observed, &n->observed);
 	packed_ep_get(&old, &n->observed);
-	endpoint_format(from, &d->from);
-	endpoint_format(before, &old);
 	n->observed = observed;
 	packed_ep_set(&n->private_ep, &reg->private_ep);
 	packed_ep_set(&n->override, &reg->override);
 	n->nat = reg->nat;
 	table_refresh(&r->table, i, r->now_ms);
+	if (!differs && !moved)
+		return;
+	endpoint_format(from, &d->from);
+	endpoint_format(before, &old);
 	if (!was) {
 		log_msg(LOG_LEVEL_INFO, "registered %s from %s", name, from);
 		push_update(r, i, UPDATE_APPEARED);
-	} else if (!endpoint_equal(&old, &d->from)) {
+	} else if (moved) {
 		log_msg(LOG_LEVEL_INFO, "%s moved from %s to %s", name, before,
 			from);
 		push_update(r, i, UPDATE_MOVED);
-	} else if (differs) {
+	} else {
 		log_msg(LOG_LEVEL_INFO, "%s changed its registration", name);
 		push_update(r, i, UPDATE_MOVED);
-	} else {
-		log_msg(LOG_LEVEL_DEBUG, "refreshed %s from %s", name, from);
 	}
 }
 

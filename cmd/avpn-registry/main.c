@@ -306,6 +306,10 @@ int main(int argc, char *argv[])
 	int fd_main, fd_nat, fd_sig;
 
 	parse_options(argc, argv, &cfg);
+	/* Every reply takes a 24-byte random nonce.  libsodium's default
+	 * source makes a getrandom() call for each; its internal ChaCha20
+	 * generator is seeded once (and aborts if used after a fork). */
+	randombytes_set_implementation(&randombytes_internal_implementation);
 	if (sodium_init() == -1)
 		errx(AVPN_EXIT_FAILURE, "libsodium initialisation failed");
 	log_init("avpn-registry", cfg.verbose ? LOG_LEVEL_DEBUG

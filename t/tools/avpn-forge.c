@@ -126,7 +126,9 @@ static bool print_msg(const struct proto_msg *m, size_t len)
 	case MSG_PUNCH:
 		key_to_base64(key, m->u.punch.target);
 		printf("PUNCH len=%zu target=%s\n", len, key);
-		print_peer("PEER", &m->u.punch.peer);
+		/* The acknowledgement to the sender names no peer. */
+		if (m->u.punch.peer.name[0] != '\0')
+			print_peer("PEER", &m->u.punch.peer);
 		return true;
 	case MSG_ERROR:
 		print_error(&m->u.error, len);
