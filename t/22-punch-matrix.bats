@@ -9,9 +9,13 @@
 #               the site's port towards the registry, so the NAT gives the
 #               site's registration another port
 #   random      masquerade random: endpoint-dependent mapping
+#   forwarded   masquerade with a port forward of the site's port on its
+#               NAT router, registered with avpn-register -e
+#   forwarded-random  the same behind masquerade random
 #
 # A pair gets a direct path unless one side's mapping is endpoint-dependent
-# and the other side has a NAT too; those pairs must fail in under 15 s
+# and the other side has a NAT without a port forward; those pairs must
+# fail in under 15 s
 # with a diagnosis naming the endpoint-dependent NAT.  Each test prints
 # its result and time as a "# matrix" line and appends it to
 # $AVPN_BUILD/punch-matrix.txt; the times are reported, not asserted.
@@ -46,6 +50,34 @@ lab_word() {
 	case $2 in
 	public | masquerade | random) echo "$1=$2" ;;
 	taken) echo "$1=masquerade@${1}nat" ;;
+	forwarded) echo "$1=masquerade" ;;
+	forwarded-random) echo "$1=random" ;;
+	esac
+}
+
+# Forwards UDP PORT on SITE's NAT router to SITE, as an operator does for
+# a manual port forward, and prints the -e option for avpn-register.
+port_forward() {
+	local router addr
+	router=$(lab_router "$1") && addr=$(lab_addr "$1") || return 1
+	lab_nft "$router" -f - <<-EOF || return 1
+	table ip lab {
+		chain prerouting {
+			type nat hook prerouting priority dstnat; policy accept;
+			iifname "wan" udp dport $2 dnat to $addr:$2
+		}
+		chain forward {
+			ct status dnat accept
+		}
+	}
+	EOF
+	echo "-e $(lab_public "$1"):$2"
+}
+
+# Prints the extra avpn-register options for SITE of KIND from PORT.
+register_options() {
+	case $2 in
+	forwarded*) port_forward "$1" "$3" ;;
 	esac
 }
 
@@ -63,8 +95,14 @@ build_pair() {
 	punch_registry_start
 	[ "$1" != taken ] || punch_block_port xb "$X_PORT"
 	[ "$2" != taken ] || punch_block_port yb "$Y_PORT"
-	punch_register x "$X_PORT"
-	punch_register y "$Y_PORT"
+	local x_options y_options
+	x_options=$(register_options x "$1" "$X_PORT") &&
+		y_options=$(register_options y "$2" "$Y_PORT")
+	# The options are words on purpose: "-e ADDRESS:PORT" or nothing.
+	# shellcheck disable=SC2086
+	punch_register x "$X_PORT" $x_options
+	# shellcheck disable=SC2086
+	punch_register y "$Y_PORT" $y_options
 	punch_peers x y
 	# The premise of "taken": the NAT gave the registration another port.
 	[ "$1" != taken ] ||
@@ -101,7 +139,7 @@ report() {
 	if [ "$status" -eq 0 ]; then
 		result="path via $(cut -f 6 <<<"${lines[0]}") after ${path_ms:-?} ms"
 	fi
-	printf '# matrix %-10s -> %-10s %-40s exit %s in %5d ms (NAT types %s, %s)\n' \
+	printf '# matrix %-16s -> %-16s %-36s exit %s in %5d ms (NAT %s, %s)\n' \
 		"$1" "$2" "$result" "$status" "$elapsed_ms" \
 		"$(cut -f 5 "$TMP/x.self")" "$(cut -f 5 "$TMP/y.self")" |
 		tee -a "$AVPN_BUILD/punch-matrix.txt" >&3
@@ -211,4 +249,28 @@ assert_impossible() {
 	run_pair random random
 	assert_impossible random random
 	[[ $stderr == *"both have endpoint-dependent mapping"* ]]
+}
+
+@test "matrix random to forwarded" {
+	run_pair random forwarded
+	assert_direct random forwarded
+	[ "$(cut -f 6 <<<"${lines[0]}")" = override ]
+}
+
+@test "matrix forwarded to random" {
+	run_pair forwarded random
+	assert_direct forwarded random
+	[ "$(path_field "$TMP/y.paths" x 6)" = override ]
+}
+
+@test "matrix random to forwarded-random" {
+	run_pair random forwarded-random
+	assert_direct random forwarded-random
+	[ "$(cut -f 6 <<<"${lines[0]}")" = override ]
+}
+
+@test "matrix forwarded peer line carries override" {
+	build_pair masquerade forwarded
+	[ "$(cut -f 9 "$TMP/y.self")" = "192.0.2.74:$Y_PORT" ]
+	[ "$(cut -f 8 "$TMP/x.peers")" = "192.0.2.74:$Y_PORT" ]
 }
