@@ -421,6 +421,20 @@ register() {
 	wait_for_text "$TMP/registry.log" 5 "over the punch rate limit"
 }
 
+@test "one source beyond its rate limit is dropped" {
+	start_registry
+	register b1 10.2.0.0/24
+	# 3000 queries in about 30 ms: a burst of 2000 passes, then 1000/s.
+	run --separate-stderr forge b1 -c 3000 -t 1000 query
+	[ "$status" -eq 0 ]
+	replies=$(grep -c "^PEERS " <<<"$output")
+	[ "$replies" -ge 2000 ]
+	[ "$replies" -lt 2900 ]
+	wait_for_text "$TMP/registry.log" 5 \
+		"warning: dropped datagram from 127.0.0.1:"
+	grep -q "over the per-source rate limit" "$TMP/registry.log"
+}
+
 @test "table full is rejected beyond -m" {
 	start_registry -m 1
 	run --separate-stderr forge hq -s 10.1.0.0/24 register

@@ -43,9 +43,14 @@ int net_open(const union endpoint *ep, struct avpn_error *err)
 		return error_set(err, "socket: %s", strerror(errno));
 	if (ep->sa.sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
-	/* Best effort: the kernel caps these at net.core.*mem_max. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	/* Best effort: as root the FORCE options pass net.core.*mem_max,
+	 * otherwise the kernel caps the size there. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
+		       sizeof(size)) == -1)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size,
+		       sizeof(size)) == -1)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 	if (bind(fd, &ep->sa, endpoint_len(ep)) == -1) {
 		error_set(err, "bind %s: %s", text, strerror(errno));
 		close(fd);

@@ -8,8 +8,8 @@
  *              [-c COUNT] [-x replay|truncate|tamper|wrong-key|garbage]
  *              register|query|binding|punch TARGET_PUBFILE
  *
- * -c sends COUNT requests back to back, each with a new timestamp, and
- * implies -w.
+ * -c sends COUNT requests, each with a new timestamp, 100 a millisecond
+ * so the registry's socket buffer keeps up, and implies -w.
  * -x spoils the request.  replay sends it twice and prints the replies of
  * each send in turn.  truncate cuts its last byte, tamper flips a
  * ciphertext bit and wrong-key seals it for a random registry key.
@@ -159,26 +159,38 @@ static bool print_datagram(const struct forge *f, const uint8_t *buf,
 	return print_msg(&m, len);
 }
 
-/* Prints what arrives within the timeout; "no reply" if nothing does. */
-static void collect(const struct forge *f, int fd)
+/* Prints what arrives until deadline_ms; returns true when anything did,
+ * and sets *done when a reply completed the answer (unless -w). */
+static bool receive_until(const struct forge *f, int fd, uint64_t deadline_ms,
+			  bool *done)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	uint64_t deadline = clock_monotonic_ms() + (uint64_t)f->timeout_ms;
 	uint8_t buf[AVPN_DATAGRAM_MAX + 1];
-	bool any = false, done = false;
+	bool any = false;
 	uint64_t now;
 	ssize_t n;
 
-	while (!done && (now = clock_monotonic_ms()) < deadline) {
-		if (poll(&pfd, 1, (int)(deadline - now)) <= 0)
+	while (!*done && (now = clock_monotonic_ms()) < deadline_ms) {
+		if (poll(&pfd, 1, (int)(deadline_ms - now)) <= 0)
 			continue;
 		n = recv(fd, buf, sizeof(buf), 0);
 		if (n < 0)
 			continue;
 		any = true;
-		done = print_datagram(f, buf, (size_t)n) && !f->wait_all;
+		*done = print_datagram(f, buf, (size_t)n) && !f->wait_all;
 		fflush(stdout);
 	}
+	return any;
+}
+
+/* Prints what arrives within the timeout; "no reply" if nothing does. */
+static void collect(const struct forge *f, int fd, bool any)
+{
+	bool done = false;
+
+	if (receive_until(f, fd, clock_monotonic_ms() + (uint64_t)f->timeout_ms,
+			  &done))
+		any = true;
 	if (!any)
 		printf("no reply\n");
 	fflush(stdout);
@@ -246,7 +258,7 @@ static void parse_option(struct forge *f, int ch, const char **key_path,
 			errx(2, "-n: %s", e.text);
 		break;
 	case 'c':
-		f->count = (int)strtonum(optarg, 1, 1000, &errstr);
+		f->count = (int)strtonum(optarg, 1, 10000, &errstr);
 		if (errstr != NULL)
 			errx(2, "-c: %s", errstr);
 		f->wait_all = true;
@@ -322,7 +334,8 @@ int main(int argc, char *argv[])
 	union endpoint local;
 	struct forge f;
 	size_t len = 0;
-	int ch, fd, i;
+	bool any = false, done = false;
+	int ch, fd, i, rcvbuf = 8 * 1024 * 1024;
 
 	if (sodium_init() == -1)
 		errx(1, "libsodium initialisation failed");
@@ -346,6 +359,10 @@ int main(int argc, char *argv[])
 	fd = sock_open_udp(&local, &f.registry, &e);
 	if (fd == -1)
 		errx(1, "%s", e.text);
+	/* Room for the replies to -c; the FORCE option needs root. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+		       sizeof(rcvbuf)) == -1)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	for (i = 0; i < f.count; i++) {
 		len = build(&f, buf, sizeof(buf));
 		fprintf(stderr, "avpn-forge: sending %s (%zu bytes, fault %s)\n",
@@ -353,12 +370,17 @@ int main(int argc, char *argv[])
 		if (send(fd, buf, len, 0) == -1)
 			err(1, "send");
 		f.timestamp = proto_timestamp();
+		/* Pace a long run and read the replies meanwhile, so that
+		 * neither side's socket buffer overflows. */
+		if (i % 100 == 99 &&
+		    receive_until(&f, fd, clock_monotonic_ms() + 1, &done))
+			any = true;
 	}
-	collect(&f, fd);
+	collect(&f, fd, any);
 	if (strcmp(f.fault, "replay") == 0) {
 		if (send(fd, buf, len, 0) == -1)
 			err(1, "send");
-		collect(&f, fd);
+		collect(&f, fd, false);
 	}
 	close(fd);
 	return 0;

@@ -259,6 +259,11 @@ static void send_batch(struct bench *b, size_t n)
 		m.type = MSG_REGISTER;
 		m.timestamp = proto_timestamp();
 		spoke_subnet(&m.u.reg.subnets, spoke);
+		/* avpn-register always sends its LAN endpoint. */
+		m.u.reg.private_ep.in.sin_family = AF_INET;
+		m.u.reg.private_ep.in.sin_port = htons(40000);
+		m.u.reg.private_ep.in.sin_addr.s_addr =
+			htonl(0xc0a80000u | (spoke & 0xffff));
 		len = proto_seal(bufs[k], sizeof(bufs[k]), &m,
 				 b->keys[spoke].public_key, b->registry_key,
 				 b->keys[spoke].shared);
