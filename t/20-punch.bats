@@ -197,3 +197,29 @@ spawn_punch() {
 	[[ $stderr != *"b: unreachable"* ]]
 	[ "$(stat -c %a "$TMP/a.paths")" = 644 ]
 }
+
+@test "punch paces requests below the registry limit" {
+	# Twelve spokes, registered but silent: every punch request must
+	# reach the registry and be forwarded, none rate limited.
+	registry_setup
+	node_add a hub 10.1.0.0/24
+	for i in $(seq 1 12); do
+		node_add "s$i" spoke "10.2.$i.0/24" a
+	done
+	registry_start -v
+	for name in a $(seq -f 's%g' 1 12); do
+		avpn-register -k "$TMP/$name.key" -r "$REGISTRY" \
+			-R "$TMP/registry.pub" -p "$(free_udp_port)" \
+			-o "$TMP/$name.self" 2>>"$TMP/register.err"
+	done
+	avpn-peers -k "$TMP/a.key" -o "$TMP/a.peers" "$TMP/a.self"
+	[ "$(wc -l <"$TMP/a.peers")" -eq 12 ]
+	run --separate-stderr avpn-punch -v -k "$TMP/a.key" -t 4 \
+		"$TMP/a.self" "$TMP/a.peers"
+	registry_stop
+	[ "$status" -eq 3 ]
+	[ -z "$output" ]
+	[ "$(grep -c "the registry forwarded the punch request" <<<"$stderr")" -eq 12 ]
+	[[ $stderr != *"rate limited"* ]]
+	! grep -q "over the punch rate limit" "$TMP/registry.log"
+}

@@ -26,8 +26,28 @@ static void registry_send_one(struct run *r, struct peer_entry *pe,
 	pe->request_stamps[pe->request_sends++] = msg.timestamp;
 	net_send(r, r->self.registry_key, r->registry_shared, &msg,
 		 &r->self.registry, 0);
+	if (pe->request_sends == 1 && pe->punch.hold_until_us > now)
+		punch_hold(&pe->punch, now + (uint64_t)HOLD_NO_ACK_MS * 1000);
 	pe->request_next_us = now + (uint64_t)REQUEST_FIRST_RETRY_MS * 1000 *
 		(1u << (pe->request_sends - 1));
+}
+
+/* Takes a token for one request; false when the rate is used up. */
+static bool registry_take_token(struct run *r, uint64_t now)
+{
+	const uint64_t gap_us = 1000000 / REQUEST_RATE;
+
+	while (r->request_tokens < REQUEST_RATE &&
+	       now >= r->request_refill_us + gap_us) {
+		r->request_tokens++;
+		r->request_refill_us += gap_us;
+	}
+	if (r->request_tokens == REQUEST_RATE)
+		r->request_refill_us = now;
+	if (r->request_tokens == 0)
+		return false;
+	r->request_tokens--;
+	return true;
 }
 
 void registry_send_requests(struct run *r, uint64_t now)
@@ -45,6 +65,8 @@ void registry_send_requests(struct run *r, uint64_t now)
 			pe->request_next_us = UINT64_MAX;
 			continue;
 		}
+		if (!registry_take_token(r, now))
+			return;
 		registry_send_one(r, pe, now);
 	}
 }
@@ -58,6 +80,10 @@ uint64_t registry_next_us(const struct run *r)
 		if (r->peers[i].request == REQUEST_SENT &&
 		    r->peers[i].request_next_us < next)
 			next = r->peers[i].request_next_us;
+	/* With the tokens used up, nothing can leave before the next one. */
+	if (next != UINT64_MAX && r->request_tokens == 0 &&
+	    next < r->request_refill_us + 1000000 / REQUEST_RATE)
+		next = r->request_refill_us + 1000000 / REQUEST_RATE;
 	return next;
 }
 
@@ -83,8 +109,18 @@ static void registry_handle_error(struct run *r, const struct proto_msg *msg)
 			proto_error_name(msg->u.error.code));
 		return;
 	}
-	if (pe->request == REQUEST_REJECTED)
+	if (pe->request != REQUEST_SENT)
 		return;
+	if (msg->u.error.code == PERR_RATE_LIMITED &&
+	    pe->request_sends < REQUEST_MAX_SENDS) {
+		log_msg(LOG_LEVEL_INFO, "%s: punch request rate limited; "
+			"sending it again in %d ms", pe->punch.name,
+			REQUEST_RATE_LIMITED_RETRY_MS);
+		pe->request = REQUEST_SENT;
+		pe->request_next_us = now_us() +
+			(uint64_t)REQUEST_RATE_LIMITED_RETRY_MS * 1000;
+		return;
+	}
 	pe->request = REQUEST_REJECTED;
 	pe->error_code = msg->u.error.code;
 	log_msg(LOG_LEVEL_WARN, "%s: the registry rejected the punch "

@@ -137,14 +137,16 @@ static void run_begin(struct run *r, uint64_t now)
 
 	if (r->wait)
 		return;
+	r->request_tokens = REQUEST_RATE;
+	r->request_refill_us = now;
 	for (i = 0; i < r->peer_count; i++) {
 		run_start_peer(r, &r->peers[i], now);
-		if (r->have_registry) {
-			r->peers[i].request = REQUEST_SENT;
-			r->peers[i].request_next_us = now;
-			punch_hold(&r->peers[i].punch,
-				   now + (uint64_t)HOLD_NO_ACK_MS * 1000);
-		}
+		if (!r->have_registry)
+			continue;
+		r->peers[i].request = REQUEST_SENT;
+		r->peers[i].request_next_us = now;
+		/* Sending the request shortens the hold to HOLD_NO_ACK_MS. */
+		punch_hold(&r->peers[i].punch, r->deadline_us);
 	}
 }
 

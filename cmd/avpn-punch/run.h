@@ -17,6 +17,14 @@
 #define REQUEST_FIRST_RETRY_MS 300
 
 /*
+ * Punch requests leave in a burst of at most REQUEST_RATE and then at
+ * REQUEST_RATE a second, below avpn-registry's limit of 10 a second per
+ * node.  A request rejected as rate limited is sent again a second later.
+ */
+#define REQUEST_RATE 8
+#define REQUEST_RATE_LIMITED_RETRY_MS 1000
+
+/*
  * The node that starts a punch sends probes with the normal TTL only this
  * long after the registry acknowledged forwarding the request, so that the
  * peer's low-TTL probes open the peer's mapping first.  Without an
@@ -69,6 +77,8 @@ struct run {
 	uint8_t registry_shared[32];      /* secret: wiped at exit */
 	bool have_registry;
 	uint64_t registry_last_stamp;
+	uint32_t request_tokens;     /* punch requests that may leave now */
+	uint64_t request_refill_us;  /* when the next token is due */
 	struct self_record self;
 	int fd;
 
