@@ -196,6 +196,9 @@ uint64_t punch_next_us(const struct punch_peer *p);
  * Checks the timestamp of an authenticated message from the peer: returns
  * true and records it when it is newer than every earlier one, false for
  * a replay.
+ * NOTE: the last timestamp lives in memory only, so a new process replies
+ * once to a probe captured earlier and replayed.  The reply goes to the
+ * replayer's own address and is no larger than the probe.
  */
 bool punch_timestamp_accept(struct punch_peer *p, uint64_t timestamp);
 
