@@ -145,9 +145,11 @@ start_avpn() {
 @test "stop removes the device and socket" {
 	start_wireguard_go
 	start_avpn
-	tunnel_stop "$AVPN_PID"
+	kill -TERM "$AVPN_PID"
+	run wait "$AVPN_PID"
+	[ "$status" -eq 0 ]
 	grep -q "info: stopped" "$TMP/$IF_A.log"
-	grep -q "info: Terminated received, stopping" "$TMP/$IF_A.log"
+	grep -q "info: SIGTERM received, stopping" "$TMP/$IF_A.log"
 	run in_ns A ip link show "$IF_A"
 	[ "$status" -ne 0 ]
 	[ ! -e "/var/run/wireguard/$IF_A.sock" ]

@@ -41,9 +41,9 @@ teardown() {
 show_state() {
 	punch_dump hq branch
 	echo "--- hq: avpn-tunnel"
-	cat "$TMP/hq.tunnel.log" 2>/dev/null
+	cat "$TMP/hq.tunnel.log" 2>/dev/null || true
 	echo "--- branch: avpn-tunnel"
-	cat "$TMP/branch.tunnel.log" 2>/dev/null
+	cat "$TMP/branch.tunnel.log" 2>/dev/null || true
 	return 0
 }
 

@@ -8,8 +8,8 @@
 #include "sock.h"
 #include "tunnel.h"
 
-/* The TTL of the socket when none is asked for. */
-#define DEFAULT_TTL 64
+/* Setting this TTL (or hop limit) returns the socket to the default. */
+#define DEFAULT_TTL (-1)
 
 static uint64_t wall_clock_ns(void)
 {

@@ -113,8 +113,8 @@ static void loop_signal(struct tunnel *t)
 			t->dump_status = true;
 			break;
 		default:
-			log_msg(LOG_LEVEL_INFO, "%s received, stopping",
-				strsignal((int)si.ssi_signo));
+			log_msg(LOG_LEVEL_INFO, "SIG%s received, stopping",
+				sigabbrev_np((int)si.ssi_signo));
 			t->stop = true;
 		}
 	}
@@ -203,10 +203,10 @@ static void loop_log_start(const struct tunnel *t)
 		t->listen_port, t->peer_count, t->uapi_path);
 }
 
-void loop_run(struct tunnel *t)
+int loop_run(struct tunnel *t)
 {
 	struct epoll_event events[LOOP_EVENTS];
-	int i, n;
+	int i, n, status = AVPN_EXIT_OK;
 
 	loop_log_start(t);
 	if (t->opt.status_file != NULL)
@@ -218,6 +218,7 @@ void loop_run(struct tunnel *t)
 		if (n == -1) {
 			log_msg(LOG_LEVEL_ERROR, "epoll_wait: %s",
 				strerror(errno));
+			status = AVPN_EXIT_FAILURE;
 			break;
 		}
 		for (i = 0; i < n; i++)
@@ -233,4 +234,5 @@ void loop_run(struct tunnel *t)
 	close(t->epoll_fd);
 	close(t->signal_fd);
 	close(t->timer_fd);
+	return status;
 }

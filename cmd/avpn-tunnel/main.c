@@ -222,7 +222,7 @@ int main(int argc, char **argv)
 	static const struct log_limit drop_limit =
 		LOG_LIMIT_INIT(DROP_LOG_INTERVAL_MS, DROP_LOG_BURST);
 	static struct tunnel t;
-	int i;
+	int i, status;
 
 	parse_options(&t.opt, argc, argv);
 	log_init("avpn-tunnel", t.opt.verbose ? LOG_LEVEL_DEBUG :
@@ -235,8 +235,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < DROP_CLASS_COUNT; i++)
 		t.drop_limits[i] = drop_limit;
 	setup(&t);
-	loop_run(&t);
+	status = loop_run(&t);
 	teardown(&t);
 	log_msg(LOG_LEVEL_INFO, "stopped");
-	return AVPN_EXIT_OK;
+	return status;
 }

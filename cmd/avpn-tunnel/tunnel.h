@@ -290,7 +290,8 @@ int uapi_set_apply(struct tunnel *t, const struct uapi_request *req);
 
 /* loop.c */
 int loop_setup(struct tunnel *t, struct avpn_error *err);
-void loop_run(struct tunnel *t);
+/* Runs until SIGTERM or SIGINT; returns the exit status. */
+int loop_run(struct tunnel *t);
 int loop_watch(struct tunnel *t, int fd, void *tag, struct avpn_error *err);
 int loop_replace_socket(struct tunnel *t, int fd, struct avpn_error *err);
 
