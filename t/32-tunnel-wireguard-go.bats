@@ -146,8 +146,9 @@ start_avpn() {
 	start_wireguard_go
 	start_avpn
 	kill -TERM "$AVPN_PID"
-	run wait "$AVPN_PID"
-	[ "$status" -eq 0 ]
+	exit_status=0
+	wait "$AVPN_PID" || exit_status=$?
+	[ "$exit_status" -eq 0 ]
 	grep -q "info: stopped" "$TMP/$IF_A.log"
 	grep -q "info: SIGTERM received, stopping" "$TMP/$IF_A.log"
 	run in_ns A ip link show "$IF_A"
