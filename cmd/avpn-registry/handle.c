@@ -285,8 +285,8 @@ static void handle_punch(struct registry *r, const struct datagram *d,
 	node_to_peer(r, i, &fwd.u.punch.peer);
 	packed_ep_get(&to, &r->table.nodes[target].observed);
 	send_to_node(r, r->main_out, &to, target, &fwd);
-	/* MSG_PUNCH back to the sender, echoing its timestamp, tells it the
-	 * peer has the request, so it may start its normal probes. */
+	/* MSG_PUNCH back to the sender, echoing its timestamp, means the
+	 * peer has the request, so the sender may start its normal probes. */
 	memset(&ack, 0, sizeof(ack));
 	ack.type = MSG_PUNCH;
 	ack.echo = m->timestamp;

@@ -159,8 +159,8 @@ static bool print_datagram(const struct forge *f, const uint8_t *buf,
 	return print_msg(&m, len);
 }
 
-/* Prints what arrives until deadline_ms; returns true when anything did,
- * and sets *done when a reply completed the answer (unless -w). */
+/* Prints what arrives until deadline_ms and returns true when anything
+ * did.  Sets *done when a reply was the last one expected (unless -w). */
 static bool receive_until(const struct forge *f, int fd, uint64_t deadline_ms,
 			  bool *done)
 {

@@ -19,8 +19,8 @@
  * Requests go out from 1024 loopback addresses (127.1.0.0/22, chosen per
  * datagram with IP_PKTINFO) so the registry's per-source limit, meant for
  * one site, does not cap the benchmark.  At most WINDOW requests are
- * unanswered at a time; a reply is counted only when it opens with the
- * spoke's key and echoes its last request.
+ * unanswered at a time.  A reply counts only when it opens with the
+ * spoke's key and echoes the spoke's last request.
  */
 #include <err.h>
 #include <errno.h>
