@@ -1,8 +1,8 @@
 /*
  * The SELF and PEERS files, and peers pushed by the registry.
  *
- * PEERS holds one peer per line in either of two formats, told apart by
- * the number of tab-separated fields:
+ * PEERS contains one peer per line in either of two formats, distinguished
+ * by the number of tab-separated fields:
  *   9 fields: a peer line of avpn-peers (state.h); the endpoint used is the
  *             override if set, else the public endpoint, else the private
  *             one, and the subnets are the peer's allowed IPs;

@@ -248,9 +248,9 @@ void dp_flush(struct tunnel *t)
 }
 
 /*
- * Encrypts the packet that sits at the current transmit slot plus the
- * transport header and adds it to the batch; without a session the
- * packet waits in the peer's queue.
+ * Encrypts the packet at the current transmit slot, just after the room
+ * for the transport header, and adds it to the batch.  Without a session
+ * the packet waits in the peer's queue instead.
  */
 static void dp_encrypt_slot(struct tunnel *t, struct peer *p, size_t len,
 			    uint64_t now)

@@ -1,7 +1,7 @@
 /*
  * The event loop: one epoll set for the UDP socket, the TUN device,
  * signals, the timer tick and the UAPI socket.  Each descriptor's epoll
- * tag is the address of the field that holds it, or of its UAPI
+ * tag is the address of the field that contains it, or of its UAPI
  * connection.
  */
 #include <errno.h>

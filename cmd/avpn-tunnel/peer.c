@@ -51,7 +51,7 @@ struct peer *peer_create(struct tunnel *t, const uint8_t key[AVPN_KEY_LEN],
 	return p;
 }
 
-/* Removes the route to net unless another peer took the subnet over. */
+/* Deletes the route to net through the device; a failure is logged. */
 static void peer_route_del(struct tunnel *t, const struct subnet *net)
 {
 	struct avpn_error e;

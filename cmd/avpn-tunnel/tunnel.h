@@ -33,8 +33,8 @@
 /* Packets kept per peer while its handshake is under way. */
 #define PEER_QUEUE_MAX 128
 
-/* Persistent keepalive for peers from SELF/PEERS files and the registry:
- * it holds the NAT mappings, whose UDP timeout is 30 s on Linux. */
+/* Persistent keepalive for peers from the PEERS file and the registry: it
+ * keeps the NAT mappings open, whose UDP timeout is 30 s on Linux. */
 #define TUNNEL_KEEPALIVE_DEFAULT 20
 
 #define TUNNEL_MTU_DEFAULT 1420
@@ -54,7 +54,7 @@
 
 /*
  * Classes of dropped packets, counted and shown in the status output.
- * drop_names in status.c holds their names; the order is the output order.
+ * drop_names in status.c contains their names in output order.
  */
 enum drop_class {
 	DROP_TRUNCATED,     /* shorter than its message type needs */
@@ -81,7 +81,7 @@ enum drop_class {
 	DROP_CLASS_COUNT
 };
 
-/* Where a peer came from, so a reload of PEERS touches only its own. */
+/* The source of a peer, so that a reload of PEERS touches only its own. */
 enum peer_origin {
 	ORIGIN_FILE,     /* the PEERS file */
 	ORIGIN_REGISTRY, /* MSG_UPDATE or MSG_PUNCH */
