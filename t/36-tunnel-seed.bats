@@ -11,6 +11,7 @@ load helper
 load registry
 load lab
 load punch
+load tunnel
 
 HQ_PORT=41000
 BRANCH_PORT=42000
@@ -40,11 +41,7 @@ teardown() {
 # Prints every log a failing test needs.
 show_state() {
 	punch_dump hq branch
-	echo "--- hq: avpn-tunnel"
-	cat "$TMP/hq.tunnel.log" 2>/dev/null || true
-	echo "--- branch: avpn-tunnel"
-	cat "$TMP/branch.tunnel.log" 2>/dev/null || true
-	return 0
+	lab_tunnel_dump hq branch
 }
 
 # hq punches while branch waits for the registry's punch request; both
@@ -59,19 +56,6 @@ punch_both() {
 	[ "$PUNCH_STATUS" -eq 0 ]
 }
 
-# Starts avpn-tunnel on SITE with interface IFACE and PEERS, and waits
-# for its UAPI socket; sets TUNNEL_PID.
-tunnel_spawn() {
-	local site=$1 iface=$2 peers=$3 deadline=$((SECONDS + 5))
-	lab_spawn "$site" avpn-tunnel -k "$TMP/$site.key" -i "$iface" \
-		"$TMP/$site.self" "$peers" 2>"$TMP/$site.tunnel.log"
-	TUNNEL_PID=$LAB_PID
-	until [ -S "/var/run/wireguard/$iface.sock" ]; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.05
-	done
-}
-
 # Pings ADDR from NODE until one reply comes back, for at most 15 s.
 ping_from() {
 	local deadline=$((SECONDS + 15))
@@ -83,8 +67,8 @@ ping_from() {
 
 @test "pcs ping each other after punching" {
 	punch_both
-	tunnel_spawn hq "$IF_HQ" "$TMP/hq.paths"
-	tunnel_spawn branch "$IF_BRANCH" "$TMP/branch.paths"
+	lab_tunnel_spawn hq "$IF_HQ" "$TMP/hq.paths"
+	lab_tunnel_spawn branch "$IF_BRANCH" "$TMP/branch.paths"
 	show_state
 	ping_from hq-pc 10.2.0.10
 	ping_from branch-pc 10.1.0.10
@@ -99,8 +83,8 @@ ping_from() {
 @test "pcs ping each other from peer lines" {
 	# Without punching, branch's first packet opens its NAT mapping and
 	# hq answers where it came from.
-	tunnel_spawn hq "$IF_HQ" "$TMP/hq.peers"
-	tunnel_spawn branch "$IF_BRANCH" "$TMP/branch.peers"
+	lab_tunnel_spawn hq "$IF_HQ" "$TMP/hq.peers"
+	lab_tunnel_spawn branch "$IF_BRANCH" "$TMP/branch.peers"
 	show_state
 	ping_from branch-pc 10.1.0.10
 	ping_from hq-pc 10.2.0.10
@@ -109,8 +93,8 @@ ping_from() {
 
 @test "cron register beside the tunnel keeps ping flowing" {
 	punch_both
-	tunnel_spawn hq "$IF_HQ" "$TMP/hq.paths"
-	tunnel_spawn branch "$IF_BRANCH" "$TMP/branch.paths"
+	lab_tunnel_spawn hq "$IF_HQ" "$TMP/hq.paths"
+	lab_tunnel_spawn branch "$IF_BRANCH" "$TMP/branch.paths"
 	branch_tunnel=$TUNNEL_PID
 	ping_from branch-pc 10.1.0.10
 	cp "$TMP/branch.self" "$TMP/branch.self.before"

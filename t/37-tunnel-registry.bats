@@ -10,6 +10,7 @@ load helper
 load registry
 load lab
 load punch
+load tunnel
 
 HQ_PORT=41000
 BRANCH_PORT=42000
@@ -33,29 +34,7 @@ teardown() {
 
 show_state() {
 	punch_dump hq branch
-	echo "--- hq: avpn-tunnel"
-	cat "$TMP/hq.tunnel.log" 2>/dev/null || true
-	echo "--- branch: avpn-tunnel"
-	cat "$TMP/branch.tunnel.log" 2>/dev/null || true
-	return 0
-}
-
-tunnel_spawn() {
-	local site=$1 iface=$2 peers=$3 deadline=$((SECONDS + 5))
-	lab_spawn "$site" avpn-tunnel -k "$TMP/$site.key" -i "$iface" -v \
-		"$TMP/$site.self" "$peers" 2>"$TMP/$site.tunnel.log"
-	until [ -S "/var/run/wireguard/$iface.sock" ]; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.05
-	done
-}
-
-wait_log() {
-	local file=$1 text=$2 deadline=$((SECONDS + ${3:-10}))
-	until grep -qF -- "$text" "$file" 2>/dev/null; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.05
-	done
+	lab_tunnel_dump hq branch
 }
 
 # Starts the registry with ARGS and registers hq.
@@ -67,7 +46,7 @@ start_registry() {
 @test "registry update adds a peer" {
 	start_registry
 	: >"$TMP/hq.empty"
-	tunnel_spawn hq "$IF_HQ" "$TMP/hq.empty"
+	lab_tunnel_spawn hq "$IF_HQ" "$TMP/hq.empty" -v
 	punch_register branch "$BRANCH_PORT"
 	show_state
 	wait_log "$TMP/hq.tunnel.log" "info: peer branch added: endpoint 192.0.2.73:" 5
@@ -75,7 +54,7 @@ start_registry() {
 	run lab_exec hq wg show "$IF_HQ" allowed-ips
 	[ "$output" = "$(cat "$TMP/branch.pub")	10.2.0.0/24" ]
 	punch_peers branch
-	tunnel_spawn branch "$IF_BRANCH" "$TMP/branch.peers"
+	lab_tunnel_spawn branch "$IF_BRANCH" "$TMP/branch.peers" -v
 	lab_exec branch-pc ping -c 3 -i 0.3 -W 5 10.1.0.10
 	lab_exec hq-pc ping -c 1 -W 2 10.2.0.10
 }
@@ -84,7 +63,7 @@ start_registry() {
 	start_registry
 	punch_register branch "$BRANCH_PORT"
 	punch_peers hq branch
-	tunnel_spawn hq "$IF_HQ" "$TMP/hq.peers"
+	lab_tunnel_spawn hq "$IF_HQ" "$TMP/hq.peers" -v
 	# avpn-punch on branch asks the registry, which forwards the request
 	# to hq's port, where the tunnel runs.
 	run --separate-stderr lab_exec branch avpn-punch -k "$TMP/branch.key" \
@@ -97,14 +76,14 @@ start_registry() {
 	grep -q "info: punching toward peer branch" "$TMP/hq.tunnel.log"
 	# The path works for the tunnel too.
 	cut -f 1-7 <<<"$output" >"$TMP/branch.paths"
-	tunnel_spawn branch "$IF_BRANCH" "$TMP/branch.paths"
+	lab_tunnel_spawn branch "$IF_BRANCH" "$TMP/branch.paths" -v
 	lab_exec branch-pc ping -c 3 -i 0.3 -W 5 10.1.0.10
 }
 
 @test "expired registration removes the peer" {
 	start_registry -T 3
 	: >"$TMP/hq.empty"
-	tunnel_spawn hq "$IF_HQ" "$TMP/hq.empty"
+	lab_tunnel_spawn hq "$IF_HQ" "$TMP/hq.empty" -v
 	punch_register branch "$BRANCH_PORT"
 	wait_log "$TMP/hq.tunnel.log" "info: peer branch added" 5
 	# hq registers again beside its tunnel, as cron would, so it is

@@ -29,6 +29,13 @@
 #   ping_ok SIDE ADDR [SECONDS]  ping ADDR from SIDE until one reply comes
 #                           back, for at most SECONDS (default 10)
 #
+# In the namespace lab of lab.bash:
+#   lab_tunnel_spawn SITE IFACE PEERS [ARGS...]  start avpn-tunnel on
+#                           gateway SITE with $TMP/SITE.key and
+#                           $TMP/SITE.self, stderr to $TMP/SITE.tunnel.log;
+#                           waits for its UAPI socket; sets TUNNEL_PID
+#   lab_tunnel_dump SITE... print the avpn-tunnel log of each SITE
+#
 # Interface names are unique per run because the UAPI sockets of every
 # namespace share /var/run/wireguard.
 
@@ -182,4 +189,21 @@ ping_ok() {
 		in_ns "$side" ping -c 1 -W 1 "$addr" >/dev/null 2>&1 && return 0
 	done
 	return 1
+}
+
+lab_tunnel_spawn() {
+	local site=$1 iface=$2 peers=$3
+	shift 3
+	lab_spawn "$site" avpn-tunnel -k "$TMP/$site.key" -i "$iface" "$@" \
+		"$TMP/$site.self" "$peers" 2>"$TMP/$site.tunnel.log"
+	TUNNEL_PID=$LAB_PID
+	wait_uapi "$iface" "$TUNNEL_PID"
+}
+
+lab_tunnel_dump() {
+	local site
+	for site in "$@"; do
+		echo "--- $site: avpn-tunnel"
+		cat "$TMP/$site.tunnel.log" 2>/dev/null || true
+	done
 }
