@@ -241,9 +241,16 @@ static int uapi_conn_read(struct uapi_conn *c)
 		cap = c->cap ? c->cap * 2 : 8192;
 		if (cap > UAPI_REQUEST_MAX + 8192)
 			return -1;
-		grown = realloc(c->buf, cap);
+		/* Not realloc: a set request may carry a private key, and
+		 * the old buffer is wiped before it is freed. */
+		grown = malloc(cap);
 		if (grown == NULL)
 			return -1;
+		if (c->buf != NULL) {
+			memcpy(grown, c->buf, c->len);
+			sodium_memzero(c->buf, c->cap);
+			free(c->buf);
+		}
 		c->buf = grown;
 		c->cap = cap;
 	}
