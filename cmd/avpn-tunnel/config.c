@@ -39,6 +39,8 @@ int config_load_self(struct tunnel *t, struct avpn_error *err)
 		return error_set(err, "%s: the self record has no local "
 				 "endpoint to take the UDP port from",
 				 t->opt.self_file);
+	/* NOTE: one socket of the local endpoint's family, so peers with
+	 * endpoints of the other family cannot be reached (send-failed). */
 	t->family = self->local.sa.sa_family;
 	t->listen_port = endpoint_port(&self->local);
 	return 0;

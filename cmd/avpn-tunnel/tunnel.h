@@ -58,7 +58,8 @@
  */
 enum drop_class {
 	DROP_TRUNCATED,     /* shorter than its message type needs */
-	DROP_OVERSIZED,     /* longer than its message type allows */
+	DROP_OVERSIZED,     /* longer than a handshake message, or cut by
+			     * the buffer (MSG_TRUNC) */
 	DROP_UNKNOWN_TYPE,  /* first byte no WireGuard or control type */
 	DROP_MALFORMED,     /* reserved bytes set, bad inner IP header */
 	DROP_BAD_MAC,       /* handshake mac1 not for our key */
