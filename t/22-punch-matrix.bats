@@ -51,6 +51,7 @@ lab_word() {
 	public | masquerade | random) echo "$1=$2" ;;
 	taken) echo "$1=masquerade@${1}nat" ;;
 	forwarded) echo "$1=masquerade" ;;
+	double) echo "$1=double" ;;
 	forwarded-random) echo "$1=random" ;;
 	esac
 }
@@ -111,17 +112,20 @@ build_pair() {
 		[ "$(cut -f 4 "$TMP/y.self" | cut -d: -f2)" != "$Y_PORT" ]
 }
 
-# Runs the pair: y waits, x punches.  Sets status, output, stderr,
-# elapsed_ms and y_status.
+# Runs the pair: y waits with the options in Y_ARGS, x punches with ARGS.
+# Sets status, output, stderr, elapsed_ms and y_status.
 run_pair() {
-	local start
-	build_pair "$1" "$2"
-	punch_spawn y -w -t 15
+	local start x_kind=$1 y_kind=$2
+	shift 2
+	build_pair "$x_kind" "$y_kind"
+	# Y_ARGS are words on purpose, such as "-L 3".
+	# shellcheck disable=SC2086
+	punch_spawn y -w -t 15 ${Y_ARGS:-}
 	y_pid=$PUNCH_PID
 	lab_wait_udp y "$Y_PORT"
 	start=${EPOCHREALTIME/./}
 	run --separate-stderr lab_exec x avpn-punch -v -k "$TMP/x.key" -t 12 \
-		"$TMP/x.self" "$TMP/x.peers"
+		"$@" "$TMP/x.self" "$TMP/x.peers"
 	elapsed_ms=$(((${EPOCHREALTIME/./} - start) / 1000))
 	[ "$status" -eq 0 ] || lab_stop "$y_pid"
 	punch_wait "$y_pid"
@@ -273,4 +277,25 @@ assert_impossible() {
 	build_pair masquerade forwarded
 	[ "$(cut -f 9 "$TMP/y.self")" = "192.0.2.74:$Y_PORT" ]
 	[ "$(cut -f 8 "$TMP/x.peers")" = "192.0.2.74:$Y_PORT" ]
+}
+
+@test "matrix double to masquerade" {
+	# The starting node's low-TTL probes open only its inner NAT, so the
+	# waiting node holds its normal probes until the first one arrives.
+	run_pair double masquerade
+	assert_direct double masquerade
+}
+
+@test "matrix masquerade to double with TTL 3" {
+	# Behind two NATs, TTL 3 passes both and expires at the next router.
+	Y_ARGS="-L 3" run_pair masquerade double
+	assert_direct masquerade double
+}
+
+@test "matrix masquerade to double hints at TTL 3" {
+	run_pair masquerade double
+	report masquerade double "no path (TTL 2)"
+	[ "$status" -eq 3 ]
+	[[ $stderr == *"y: unreachable: no answer to "* ]]
+	[[ $stderr == *"a node behind two NATs needs -L 3"* ]]
 }

@@ -190,9 +190,13 @@ static void registry_handle_forward(struct run *r, const struct proto_msg *msg)
 	pe->forwarded = true;
 	registry_fill_peer(pe, p);
 	log_msg(LOG_LEVEL_INFO, "%s: asked to punch back", pe->punch.name);
-	if (pe->punch.state != PUNCH_REACHED &&
-	    pe->punch.state != PUNCH_TRYING)
-		run_start_peer(r, pe, now);
+	if (pe->punch.state == PUNCH_REACHED ||
+	    pe->punch.state == PUNCH_TRYING)
+		return;
+	run_start_peer(r, pe, now);
+	if (r->self.nat != NAT_DEPENDENT && pe->punch.nat != NAT_NONE)
+		punch_hold(&pe->punch,
+			   now + (uint64_t)HOLD_RESPONDER_MS * 1000);
 }
 
 void registry_handle(struct run *r, const uint8_t *buf, size_t len,

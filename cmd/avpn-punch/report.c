@@ -90,6 +90,12 @@ static void report_probe_reason(const struct run *r,
 	else
 		snprintf(out, size, "no answer to %u probes to %s",
 			 p->probes_sent, list);
+	/* Low-TTL probes with the default TTL 2 open only the inner NAT of
+	 * a node behind two, and that is the one case the NAT types do not
+	 * show. */
+	if (p->probes_received == 0 && r->self.nat != NAT_NONE &&
+	    p->nat != NAT_NONE && p->nat != NAT_DEPENDENT)
+		strlcat(out, "; a node behind two NATs needs -L 3", size);
 }
 
 static void report_reason(const struct run *r, const struct peer_entry *pe,

@@ -34,6 +34,17 @@
 #define HOLD_NO_ACK_MS 1000
 
 /*
+ * The node asked to punch back holds its normal-TTL probes until the
+ * starting node's first probe arrives, for at most this long.  When the
+ * starting node sits behind two NATs, its low-TTL probes open only the
+ * inner one, and a normal probe of ours reaching the outer NAT first would
+ * leave a stale entry there.  It does not hold when its own mapping is
+ * endpoint-dependent (the starting node's probes cannot reach it then) or
+ * when the starting node has no NAT.
+ */
+#define HOLD_RESPONDER_MS 1000
+
+/*
  * When both NATs rule out a direct path, the peer's private endpoint may
  * still reply (two nodes behind one NAT), so this long is spent trying.
  */
