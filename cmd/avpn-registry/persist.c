@@ -245,6 +245,11 @@ int persist_load(struct registry *r, const char *path, struct avpn_error *err)
 		loaded++;
 		registered += restore(r, &s);
 	}
+	/* getline returns -1 at the end of the file and on a read error,
+	 * such as EISDIR.  Starting without the saved timestamps would
+	 * accept replayed datagrams, so a read error stops the start. */
+	if (rc == 0 && ferror(fp))
+		rc = error_set(err, "%s: %s", path, strerror(errno));
 	free(line);
 	fclose(fp);
 	if (rc == 0)

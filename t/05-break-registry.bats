@@ -1,0 +1,31 @@
+#!/usr/bin/env bats
+# Attacks on avpn-registry, avpn-register and avpn-peers on loopback: input
+# files they cannot read or that lack a field.
+
+bats_require_minimum_version 1.5.0
+
+load helper
+load registry
+
+setup() {
+	setup_tmp
+	registry_setup
+	node_add hq hub 10.1.0.0/24
+}
+
+teardown() {
+	registry_stop
+	teardown_tmp
+}
+
+@test "registry rejects a state file it cannot read" {
+	local port
+	port=$(free_udp_port)
+	mkdir "$TMP/state"
+	# A registry that starts anyway runs until timeout stops it (124).
+	run --separate-stderr timeout 5 avpn-registry -k "$TMP/registry.key" \
+		-a "$TMP/authorized" -l "127.0.0.1:$port" -N 0 -S "$TMP/state"
+	[ "$status" -eq 2 ]
+	[ "$output" = "" ]
+	[ "$stderr" = "avpn-registry: $TMP/state: Is a directory" ]
+}
