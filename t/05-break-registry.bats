@@ -18,6 +18,12 @@ teardown() {
 	teardown_tmp
 }
 
+# Prints a self record of hq whose registry endpoint is $1.
+self_line() {
+	printf 'hq\t%s\t127.0.0.1:40000\t127.0.0.1:40000\tnone\t%s\t%s\t-\t-\t1700000000\n' \
+		"$(cat "$TMP/hq.pub")" "$1" "$(cat "$TMP/registry.pub")"
+}
+
 @test "registry rejects a state file it cannot read" {
 	local port
 	port=$(free_udp_port)
@@ -28,4 +34,12 @@ teardown() {
 	[ "$status" -eq 2 ]
 	[ "$output" = "" ]
 	[ "$stderr" = "avpn-registry: $TMP/state: Is a directory" ]
+}
+
+@test "peers rejects a self record without registry endpoint" {
+	self_line - >"$TMP/hq.self"
+	run --separate-stderr avpn-peers -k "$TMP/hq.key" -t 2 "$TMP/hq.self"
+	[ "$status" -eq 2 ]
+	[ "$output" = "" ]
+	[ "$stderr" = "avpn-peers: $TMP/hq.self: the self record has no registry endpoint; run avpn-register again" ]
 }

@@ -336,6 +336,9 @@ int main(int argc, char *argv[])
 	if (endpoint_port(&self.local) == 0)
 		errx(AVPN_EXIT_USAGE, "%s: the self record has no local port; "
 		     "run avpn-register again", opts.self_path);
+	if (!endpoint_is_set(&self.registry))
+		errx(AVPN_EXIT_USAGE, "%s: the self record has no registry "
+		     "endpoint; run avpn-register again", opts.self_path);
 	load_keys(&opts, &self);
 	query_peers(&opts, &self, &set);
 	wipe_secrets();
