@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # Attacks on avpn-registry, avpn-register and avpn-peers on loopback: input
-# files they cannot read or that lack a field.
+# files they cannot read or that lack a field, and runs killed while they
+# write their -o file or racing another run on it.
 
 bats_require_minimum_version 1.5.0
 
@@ -42,4 +43,39 @@ self_line() {
 	[ "$status" -eq 2 ]
 	[ "$output" = "" ]
 	[ "$stderr" = "avpn-peers: $TMP/hq.self: the self record has no registry endpoint; run avpn-register again" ]
+}
+
+@test "register killed while writing keeps the old file" {
+	local i pid
+	registry_start
+	avpn-register -k "$TMP/hq.key" -r "$REGISTRY" -R "$TMP/registry.pub" \
+		-s 10.1.0.0/24 -t 5 -o "$TMP/hq.self"
+	for i in $(seq 30); do
+		avpn-register -k "$TMP/hq.key" -r "$REGISTRY" \
+			-R "$TMP/registry.pub" -s 10.1.0.0/24 -t 5 \
+			-o "$TMP/hq.self" 2>/dev/null 3>&- &
+		pid=$!
+		sleep "0.00$((RANDOM % 10))"
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		[ "$(wc -l <"$TMP/hq.self")" -eq 1 ]
+		[ "$(awk -F '\t' 'NF == 10' "$TMP/hq.self" | wc -l)" -eq 1 ]
+	done
+}
+
+@test "two register runs share one -o file" {
+	local first second
+	registry_start
+	avpn-register -k "$TMP/hq.key" -r "$REGISTRY" -R "$TMP/registry.pub" \
+		-s 10.1.0.0/24 -t 5 -o "$TMP/hq.self"
+	avpn-register -k "$TMP/hq.key" -r "$REGISTRY" -R "$TMP/registry.pub" \
+		-s 10.1.0.0/24 -t 5 -o "$TMP/hq.self" 3>&- &
+	first=$!
+	avpn-register -k "$TMP/hq.key" -r "$REGISTRY" -R "$TMP/registry.pub" \
+		-s 10.1.0.0/24 -t 5 -o "$TMP/hq.self" 3>&- &
+	second=$!
+	wait "$first"
+	wait "$second"
+	[ "$(wc -l <"$TMP/hq.self")" -eq 1 ]
+	[ "$(awk -F '\t' 'NF == 10' "$TMP/hq.self" | wc -l)" -eq 1 ]
 }
