@@ -394,7 +394,10 @@ _lab_core() {
 }
 
 # The NAT router's ruleset.  The forward policy is drop, so from "wan" only
-# replies and ICMP errors about existing flows get through.
+# replies and ICMP errors about existing flows get through.  UDP from "wan"
+# that matches no session reaches the router itself, which has no socket
+# for it; the input chain only counts those datagrams, so the conntrack
+# entry they leave behind stays, as on a real Linux router.
 _lab_router_rules() {
 	local random=
 	[ "$2" = random ] && random=" random"
@@ -408,6 +411,11 @@ _lab_router_rules() {
 			type filter hook forward priority filter; policy drop;
 			ct state established,related accept
 			iifname "lan" oifname "wan" accept
+		}
+		chain input {
+			type filter hook input priority filter; policy accept;
+			iifname "wan" meta l4proto udp ct state new counter \
+				comment "unsolicited UDP: no session matched"
 		}
 	}
 	EOF
