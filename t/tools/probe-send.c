@@ -89,9 +89,29 @@ static unsigned int count_replies(int fd, const struct proto_msg *probe,
 	return replies;
 }
 
+/* Reads the keys: the peer's, the sender key the header names (ours
+ * unless -K), and the key shared by ours and the peer's. */
+static void load_keys(const struct probe_options *o, uint8_t peer[32],
+		      uint8_t claimed[32], uint8_t shared[32])
+{
+	uint8_t priv[32];
+	struct avpn_error e;
+
+	if (key_read_private_file(priv, o->key_path, &e) == -1 ||
+	    key_read_public_file(peer, o->peer_path, &e) == -1)
+		errx(2, "%s", e.text);
+	key_public_from_private(claimed, priv);
+	if (o->claimed_path != NULL &&
+	    key_read_public_file(claimed, o->claimed_path, &e) == -1)
+		errx(2, "%s", e.text);
+	if (proto_shared_key(shared, priv, peer) == -1)
+		errx(2, "%s: weak key", o->peer_path);
+	sodium_memzero(priv, sizeof(priv));
+}
+
 int main(int argc, char *argv[])
 {
-	uint8_t priv[32], pub[32], peer[32], claimed[32], shared[32];
+	uint8_t peer[32], claimed[32], shared[32];
 	uint8_t buf[AVPN_DATAGRAM_MAX];
 	struct probe_options o;
 	struct proto_msg probe;
@@ -103,18 +123,9 @@ int main(int argc, char *argv[])
 	if (sodium_init() == -1)
 		errx(1, "libsodium failed to initialise");
 	parse_args(argc, argv, &o);
-	if (key_read_private_file(priv, o.key_path, &e) == -1 ||
-	    key_read_public_file(peer, o.peer_path, &e) == -1 ||
-	    endpoint_parse(&dest, argv[optind], 0, &e) == -1)
+	load_keys(&o, peer, claimed, shared);
+	if (endpoint_parse(&dest, argv[optind], 0, &e) == -1)
 		errx(2, "%s", e.text);
-	key_public_from_private(pub, priv);
-	memcpy(claimed, pub, sizeof(claimed));
-	if (o.claimed_path != NULL &&
-	    key_read_public_file(claimed, o.claimed_path, &e) == -1)
-		errx(2, "%s", e.text);
-	if (proto_shared_key(shared, priv, peer) == -1)
-		errx(2, "%s: weak key", o.peer_path);
-	sodium_memzero(priv, sizeof(priv));
 
 	memset(&local, 0, sizeof(local));
 	local.sa.sa_family = dest.sa.sa_family;
