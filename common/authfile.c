@@ -22,8 +22,8 @@ struct auth_line {
 	size_t hubs_len;    /* 0 for a hub */
 };
 
-/* The file being parsed: nodes with their lines, and a view sorted by name
- * for looking hubs up. */
+/* The file being parsed: nodes with their lines, the subnet and hub pools
+ * that the nodes index, and a view sorted by name for looking hubs up. */
 struct auth_parse {
 	const char *name;
 	const char *text;
@@ -32,6 +32,12 @@ struct auth_parse {
 	struct auth_node **by_name;
 	size_t count;
 	size_t cap;
+	struct subnet *subnets;
+	size_t subnet_total;
+	size_t subnet_cap;
+	uint32_t *hubs;
+	size_t hub_total;
+	size_t hub_cap;
 };
 
 /* Splits line in place on blanks (spaces and tabs).  Returns the field
@@ -55,6 +61,36 @@ static int auth_split(char *line, char **fields, int max)
 			return count;
 		*p++ = '\0';
 	}
+}
+
+/*
+ * Returns array, grown if needed to fit used + add elements of size bytes,
+ * and sets *cap to its capacity.  Returns NULL when out of memory.  Pool
+ * indexes are 32 bits, so a pool never contains UINT32_MAX elements.
+ */
+static void *auth_reserve(void *array, size_t *cap, size_t used, size_t add,
+			  size_t size, const char *what,
+			  struct avpn_error *err)
+{
+	size_t want = *cap == 0 ? 16 : *cap;
+	void *grown;
+
+	if (array != NULL && used + add <= *cap)
+		return array;
+	if (used + add >= UINT32_MAX) {
+		error_set(err, "more than %u %s in the file", UINT32_MAX - 1,
+			  what);
+		return NULL;
+	}
+	while (want < used + add)
+		want *= 2;
+	grown = reallocarray(array, want, size);
+	if (grown == NULL) {
+		error_set(err, "out of memory");
+		return NULL;
+	}
+	*cap = want;
+	return grown;
 }
 
 /* Makes room for one more node. */
@@ -91,12 +127,38 @@ static int auth_error(const struct auth_parse *ap, unsigned long lineno,
 	return error_set(err, "%s:%lu: %s", ap->name, lineno, copy.text);
 }
 
-/* Parses the fields of one node line into node.  The HUBS field is only
- * checked against the role here, and resolved to indexes later. */
-static int auth_parse_fields(struct auth_node *node, char **f, int n,
-			     struct avpn_error *err)
+/* Appends the allowed subnets in field to the pool as node's slice. */
+static int auth_add_subnets(struct auth_parse *ap, struct auth_node *node,
+			    const char *field, struct avpn_error *err)
+{
+	struct subnet_list allowed;
+	struct avpn_error why;
+	struct subnet *pool;
+
+	memset(&allowed, 0, sizeof(allowed));
+	if (subnet_list_parse(&allowed, field, &why) == -1)
+		return error_set(err, "field 4 (subnets): %s", why.text);
+	pool = auth_reserve(ap->subnets, &ap->subnet_cap, ap->subnet_total,
+			    allowed.count, sizeof(*pool), "subnets", err);
+	if (pool == NULL)
+		return -1;
+	ap->subnets = pool;
+	memcpy(&pool[ap->subnet_total], allowed.nets,
+	       allowed.count * sizeof(*pool));
+	node->subnet_first = (uint32_t)ap->subnet_total;
+	node->subnet_count = (uint8_t)allowed.count;
+	ap->subnet_total += allowed.count;
+	return 0;
+}
+
+/* Parses the fields of one node line into node and its allowed subnets
+ * into the pool.  The HUBS field is only checked against the role here,
+ * and resolved to indexes later. */
+static int auth_parse_fields(struct auth_parse *ap, struct auth_node *node,
+			     char **f, int n, struct avpn_error *err)
 {
 	struct avpn_error why;
+	enum node_role role;
 
 	memset(node, 0, sizeof(*node));
 	if (n < 4)
@@ -107,10 +169,11 @@ static int auth_parse_fields(struct auth_node *node, char **f, int n,
 	if (name_check(f[1], &why) == -1)
 		return error_set(err, "field 2 (name): %s", why.text);
 	memcpy(node->name, f[1], strlen(f[1]) + 1);
-	if (node_role_parse(&node->role, f[2], &why) == -1)
+	if (node_role_parse(&role, f[2], &why) == -1)
 		return error_set(err, "field 3 (role): %s", why.text);
-	if (subnet_list_parse(&node->allowed, f[3], &why) == -1)
-		return error_set(err, "field 4 (subnets): %s", why.text);
+	node->role = (uint8_t)role;
+	if (auth_add_subnets(ap, node, f[3], err) == -1)
+		return -1;
 	if (node->role == ROLE_HUB && n == 5)
 		return error_set(err, "field 5 (hubs): hub %s may not name "
 				 "hubs, because every hub reaches every "
@@ -141,7 +204,7 @@ static int auth_parse_line(struct auth_parse *ap, char *line, size_t offset,
 		error_set(err, "more than %d fields, expected PUBLIC-KEY NAME "
 			  "ROLE SUBNETS [HUBS]", AUTH_FIELDS_MAX);
 	if (n == -1 || auth_grow(ap, err) == -1 ||
-	    auth_parse_fields(&ap->nodes[ap->count], f, n, err) == -1)
+	    auth_parse_fields(ap, &ap->nodes[ap->count], f, n, err) == -1)
 		return auth_error(ap, lineno, err);
 	meta = &ap->lines[ap->count];
 	meta->lineno = lineno;
@@ -247,10 +310,12 @@ static ssize_t auth_find_name(const struct auth_parse *ap, const char *name)
 	return found != NULL ? *found - ap->nodes : -1;
 }
 
-/* Adds one hub, by name, to spoke's list of hubs. */
+/* Adds one hub, by name, to spoke's slice of the hub pool, which ends
+ * the pool while the spoke's line is resolved. */
 static int auth_add_hub(struct auth_parse *ap, struct auth_node *spoke,
 			const char *hub, struct avpn_error *err)
 {
+	uint32_t *pool;
 	ssize_t index;
 	size_t i;
 
@@ -263,12 +328,18 @@ static int auth_add_hub(struct auth_parse *ap, struct auth_node *spoke,
 				 "hub of %s", ap->nodes[index].name,
 				 spoke->name);
 	for (i = 0; i < spoke->hub_count; i++) {
-		if (spoke->hubs[i] == (uint32_t)index)
+		if (ap->hubs[spoke->hub_first + i] == (uint32_t)index)
 			return error_set(err, "hub %s is named twice", hub);
 	}
 	if (spoke->hub_count == AUTH_MAX_HUBS)
 		return error_set(err, "more than %d hubs", AUTH_MAX_HUBS);
-	spoke->hubs[spoke->hub_count++] = (uint32_t)index;
+	pool = auth_reserve(ap->hubs, &ap->hub_cap, ap->hub_total, 1,
+			    sizeof(*pool), "hub names", err);
+	if (pool == NULL)
+		return -1;
+	ap->hubs = pool;
+	pool[ap->hub_total++] = (uint32_t)index;
+	spoke->hub_count++;
 	return 0;
 }
 
@@ -283,6 +354,7 @@ static int auth_resolve_hubs(struct auth_parse *ap, struct avpn_error *err)
 		if (ap->nodes[i].role != ROLE_SPOKE)
 			continue;
 		len = ap->lines[i].hubs_len;
+		ap->nodes[i].hub_first = (uint32_t)ap->hub_total;
 		memcpy(hubs, ap->text + ap->lines[i].hubs_offset, len);
 		hubs[len] = '\0';
 		if (hubs[0] == ',' || hubs[strlen(hubs) - 1] == ',' ||
@@ -318,6 +390,21 @@ static int auth_link(struct auth_parse *ap, struct avpn_error *err)
 	return auth_resolve_hubs(ap, err);
 }
 
+/* Allocates the first room of every array, so that none is NULL after a
+ * successful parse, even of an empty file. */
+static int auth_start(struct auth_parse *ap, struct avpn_error *err)
+{
+	ap->subnets = auth_reserve(NULL, &ap->subnet_cap, 0, 1,
+				   sizeof(*ap->subnets), "subnets", err);
+	if (ap->subnets == NULL)
+		return -1;
+	ap->hubs = auth_reserve(NULL, &ap->hub_cap, 0, 1, sizeof(*ap->hubs),
+				"hub names", err);
+	if (ap->hubs == NULL)
+		return -1;
+	return auth_grow(ap, err);
+}
+
 int auth_list_parse(struct auth_list *list, const char *text, size_t len,
 		    const char *name, struct avpn_error *err)
 {
@@ -327,19 +414,26 @@ int auth_list_parse(struct auth_list *list, const char *text, size_t len,
 	memset(&ap, 0, sizeof(ap));
 	ap.name = name;
 	ap.text = text;
-	list->count = 0;
-	list->nodes = NULL;
-	rc = auth_parse_lines(&ap, text, len, err);
+	memset(list, 0, sizeof(*list));
+	rc = auth_start(&ap, err);
+	if (rc == 0)
+		rc = auth_parse_lines(&ap, text, len, err);
 	if (rc == 0)
 		rc = auth_link(&ap, err);
 	free(ap.lines);
 	free(ap.by_name);
 	if (rc == -1) {
 		free(ap.nodes);
+		free(ap.subnets);
+		free(ap.hubs);
 		return -1;
 	}
 	list->count = ap.count;
 	list->nodes = ap.nodes;
+	list->subnets = ap.subnets;
+	list->subnet_total = ap.subnet_total;
+	list->hubs = ap.hubs;
+	list->hub_total = ap.hub_total;
 	return 0;
 }
 
@@ -394,8 +488,7 @@ int auth_list_load(struct auth_list *list, const char *path,
 	size_t len;
 	int rc;
 
-	list->count = 0;
-	list->nodes = NULL;
+	memset(list, 0, sizeof(*list));
 	text = auth_read_file(path, &len, err);
 	if (text == NULL)
 		return -1;
@@ -407,8 +500,20 @@ int auth_list_load(struct auth_list *list, const char *path,
 void auth_list_free(struct auth_list *list)
 {
 	free(list->nodes);
-	list->nodes = NULL;
-	list->count = 0;
+	free(list->subnets);
+	free(list->hubs);
+	memset(list, 0, sizeof(*list));
+}
+
+void auth_node_allowed(const struct auth_list *list, size_t i,
+		       struct subnet_list *out)
+{
+	const struct auth_node *node = &list->nodes[i];
+
+	memset(out, 0, sizeof(*out));
+	out->count = node->subnet_count;
+	memcpy(out->nets, auth_node_subnets(list, node),
+	       node->subnet_count * sizeof(*out->nets));
 }
 
 int auth_may_reach(const struct auth_list *list, size_t a, size_t b)
@@ -426,14 +531,14 @@ int auth_may_reach(const struct auth_list *list, size_t a, size_t b)
 	 * name it.  Either way the spoke's hub list decides. */
 	if (from->role == ROLE_SPOKE && to->role == ROLE_HUB) {
 		for (i = 0; i < from->hub_count; i++) {
-			if (from->hubs[i] == b)
+			if (auth_node_hubs(list, from)[i] == b)
 				return 1;
 		}
 		return 0;
 	}
 	if (from->role == ROLE_HUB && to->role == ROLE_SPOKE) {
 		for (i = 0; i < to->hub_count; i++) {
-			if (to->hubs[i] == a)
+			if (auth_node_hubs(list, to)[i] == a)
 				return 1;
 		}
 		return 0;

@@ -22,25 +22,57 @@
 
 #define AUTH_MAX_HUBS 8
 
+/*
+ * One authorized node.  Its allowed subnets and, for a spoke, its hubs are
+ * slices of the pools in struct auth_list, so every node costs the same 76
+ * bytes whatever the number of subnets it may announce.
+ */
 struct auth_node {
 	uint8_t public_key[AVPN_KEY_LEN];
 	char name[AVPN_NAME_MAX + 1];
-	enum node_role role;
-	struct subnet_list allowed;
-	size_t hub_count;
-	uint32_t hubs[AUTH_MAX_HUBS]; /* indexes into auth_list.nodes */
+	uint8_t role;          /* enum node_role */
+	uint8_t subnet_count;  /* at most AVPN_MAX_SUBNETS */
+	uint8_t hub_count;     /* at most AUTH_MAX_HUBS; 0 for a hub */
+	uint32_t subnet_first; /* index into auth_list.subnets */
+	uint32_t hub_first;    /* index into auth_list.hubs */
 };
 
+/*
+ * The parsed file.  After a successful parse the three arrays are never
+ * NULL, even when empty, so a node's slice is always a valid pointer.
+ */
 struct auth_list {
 	size_t count;
 	struct auth_node *nodes;
+	struct subnet *subnets; /* every node's allowed subnets, in file order */
+	size_t subnet_total;
+	uint32_t *hubs;         /* every spoke's hubs as indexes into nodes */
+	size_t hub_total;
 };
+
+/* Returns the node's allowed subnets, node->subnet_count of them. */
+static inline const struct subnet *
+auth_node_subnets(const struct auth_list *list, const struct auth_node *node)
+{
+	return &list->subnets[node->subnet_first];
+}
+
+/* Returns a spoke's hubs in order of preference, node->hub_count of them. */
+static inline const uint32_t *auth_node_hubs(const struct auth_list *list,
+					     const struct auth_node *node)
+{
+	return &list->hubs[node->hub_first];
+}
+
+/* Copies the allowed subnets of node i into out. */
+void auth_node_allowed(const struct auth_list *list, size_t i,
+		       struct subnet_list *out);
 
 /*
  * Parses a whole authorized-nodes file.  Rejects duplicate keys or names, a
  * spoke naming an unknown node or a spoke as its hub, hubs on a hub line,
  * and every malformed field; the error names the path, line and field.
- * On error list is left empty.
+ * On error list is left empty: count 0 and every pointer NULL.
  */
 int auth_list_load(struct auth_list *list, const char *path,
 		   struct avpn_error *err);

@@ -76,36 +76,50 @@ static size_t hub_position(const struct table *t, uint32_t node)
 static void relations_fill(struct table *t, size_t *next)
 {
 	const struct auth_node *node;
+	const uint32_t *hubs;
 	size_t i, h, pos;
 
 	for (i = 0; i < t->auth.count; i++) {
 		node = &t->auth.nodes[i];
 		if (node->role != ROLE_SPOKE)
 			continue;
+		hubs = auth_node_hubs(&t->auth, node);
 		for (h = 0; h < node->hub_count; h++) {
-			pos = hub_position(t, node->hubs[h]);
+			pos = hub_position(t, hubs[h]);
 			if (pos < t->hub_count)
 				t->spokes[next[pos]++] = (uint32_t)i;
 		}
 	}
 }
 
+/* Lists the hubs in file order, in an array sized to the hubs rather than
+ * to the whole file. */
+static int hubs_build(struct table *t, struct avpn_error *err)
+{
+	size_t i, count = 0;
+
+	for (i = 0; i < t->auth.count; i++)
+		if (t->auth.nodes[i].role == ROLE_HUB)
+			count++;
+	t->hubs = calloc(count + 1, sizeof(*t->hubs));
+	if (t->hubs == NULL)
+		return error_set(err, "out of memory for the hub list");
+	for (i = 0; i < t->auth.count; i++)
+		if (t->auth.nodes[i].role == ROLE_HUB)
+			t->hubs[t->hub_count++] = (uint32_t)i;
+	return 0;
+}
+
 /* Lists the hubs and, per hub, the spokes that name it (compressed rows). */
 static int relations_build(struct table *t, struct avpn_error *err)
 {
 	const struct auth_node *node;
-	size_t i, h, refs = 0, *next;
+	const uint32_t *hubs;
+	size_t i, h, refs, *next;
 
-	t->hubs = calloc(t->auth.count + 1, sizeof(*t->hubs));
-	if (t->hubs == NULL)
-		return error_set(err, "out of memory for the hub list");
-	for (i = 0; i < t->auth.count; i++) {
-		node = &t->auth.nodes[i];
-		if (node->role == ROLE_HUB)
-			t->hubs[t->hub_count++] = (uint32_t)i;
-		else
-			refs += node->hub_count;
-	}
+	if (hubs_build(t, err) == -1)
+		return -1;
+	refs = t->auth.hub_total;
 	t->spoke_start = calloc(t->hub_count + 1, sizeof(*t->spoke_start));
 	t->spokes = calloc(refs + 1, sizeof(*t->spokes));
 	next = calloc(t->hub_count + 1, sizeof(*next));
@@ -115,8 +129,9 @@ static int relations_build(struct table *t, struct avpn_error *err)
 	}
 	for (i = 0; i < t->auth.count; i++) {
 		node = &t->auth.nodes[i];
+		hubs = auth_node_hubs(&t->auth, node);
 		for (h = 0; node->role == ROLE_SPOKE && h < node->hub_count; h++)
-			next[hub_position(t, node->hubs[h])]++;
+			next[hub_position(t, hubs[h])]++;
 	}
 	for (h = 0, refs = 0; h < t->hub_count; h++) {
 		t->spoke_start[h] = (uint32_t)refs;
@@ -252,7 +267,7 @@ static uint32_t peer_iter_candidate(struct peer_iter *it)
 	switch (it->phase) {
 	case 0: /* a spoke: the hubs it names */
 		if (it->pos < self->hub_count)
-			return self->hubs[it->pos++];
+			return auth_node_hubs(&t->auth, self)[it->pos++];
 		break;
 	case 1: /* a hub: every hub */
 		if (it->pos < t->hub_count)
@@ -331,7 +346,7 @@ void node_get_subnets(const struct table *t, uint32_t i,
 	const struct node *n = &t->nodes[i];
 
 	if (n->flags & NODE_ALL_ALLOWED) {
-		*list = t->auth.nodes[i].allowed;
+		auth_node_allowed(&t->auth, i, list);
 		return;
 	}
 	memset(list, 0, sizeof(*list));
@@ -349,13 +364,13 @@ void node_get_subnets(const struct table *t, uint32_t i,
 int node_set_subnets(struct table *t, uint32_t i,
 		     const struct subnet_list *list)
 {
-	const struct subnet_list *allowed = &t->auth.nodes[i].allowed;
+	const struct auth_node *a = &t->auth.nodes[i];
 	struct node *n = &t->nodes[i];
 	struct subnet *copy = NULL;
 	size_t size = list->count * sizeof(*copy);
 
-	if (list->count == allowed->count &&
-	    memcmp(list->nets, allowed->nets, size) == 0) {
+	if (list->count == a->subnet_count &&
+	    memcmp(list->nets, auth_node_subnets(&t->auth, a), size) == 0) {
 		free(n->subnets);
 		n->subnets = NULL;
 		n->subnet_count = 0;
@@ -380,14 +395,15 @@ int node_set_subnets(struct table *t, uint32_t i,
 bool node_subnets_allowed(const struct table *t, uint32_t i,
 			  const struct subnet_list *list, size_t *bad)
 {
-	const struct subnet_list *allowed = &t->auth.nodes[i].allowed;
+	const struct auth_node *node = &t->auth.nodes[i];
+	const struct subnet *allowed = auth_node_subnets(&t->auth, node);
 	size_t s, a;
 
 	for (s = 0; s < list->count; s++) {
-		for (a = 0; a < allowed->count; a++)
-			if (subnet_within(&list->nets[s], &allowed->nets[a]))
+		for (a = 0; a < node->subnet_count; a++)
+			if (subnet_within(&list->nets[s], &allowed[a]))
 				break;
-		if (a == allowed->count) {
+		if (a == node->subnet_count) {
 			*bad = s;
 			return false;
 		}

@@ -1,5 +1,5 @@
-/* Unit tests for common/authfile.c: the authorized-nodes file and the
- * hub-and-spoke rule. */
+/* Unit tests for common/authfile.c: the authorized-nodes file, its
+ * subnet and hub pools and the hub-and-spoke rule. */
 #include "authfile.h"
 #include "unit.h"
 #include "unit_files.h"
@@ -36,6 +36,7 @@ static int parse(struct auth_list *list, const char *text,
 
 static void test_good(void)
 {
+	struct subnet_list allowed;
 	struct auth_list list;
 	struct avpn_error e = { "" };
 	char out[256];
@@ -51,23 +52,118 @@ static void test_good(void)
 	CHECK_STR(list.nodes[1].name, "h2", "tab-separated name");
 	CHECK(list.nodes[1].role == ROLE_HUB, "hub role");
 	CHECK(list.nodes[1].public_key[0] == 0xff, "hub key");
-	subnet_list_format(out, sizeof(out), &list.nodes[1].allowed);
+	auth_node_allowed(&list, 1, &allowed);
+	subnet_list_format(out, sizeof(out), &allowed);
 	CHECK_STR(out, "10.11.0.0/16,fd00:11::/64", "comment cut after field");
-	CHECK(list.nodes[2].allowed.count == 0, "\"-\" allows no subnets");
+	CHECK(list.nodes[2].subnet_count == 0, "\"-\" allows no subnets");
+	auth_node_allowed(&list, 2, &allowed);
+	CHECK(allowed.count == 0, "\"-\" copies out no subnets");
+	CHECK(list.nodes[2].hub_count == 0, "hub has no hubs");
 	CHECK(list.nodes[4].role == ROLE_SPOKE, "spoke role");
 	CHECK(list.nodes[4].hub_count == 2, "spoke with two hubs");
-	CHECK(list.nodes[4].hubs[0] == 1, "first hub is first preference");
-	CHECK(list.nodes[4].hubs[1] == 0, "second hub is second preference");
+	CHECK(auth_node_hubs(&list, &list.nodes[4])[0] == 1,
+	      "first hub is first preference");
+	CHECK(auth_node_hubs(&list, &list.nodes[4])[1] == 0,
+	      "second hub is second preference");
 	CHECK(list.nodes[5].hub_count == 1, "last line without newline");
-	CHECK(list.nodes[5].hubs[0] == 2, "last line hub resolved");
+	CHECK(auth_node_hubs(&list, &list.nodes[5])[0] == 2,
+	      "last line hub resolved");
 	auth_list_free(&list);
 	CHECK(list.count == 0, "free sets count 0");
 	CHECK(list.nodes == NULL, "free clears nodes");
+	CHECK(list.subnets == NULL, "free clears the subnet pool");
+	CHECK(list.hubs == NULL, "free clears the hub pool");
 
 	CHECK(parse(&list, "", &e) == 0, "empty file");
 	CHECK(list.count == 0, "empty file has no nodes");
+	CHECK(list.nodes != NULL, "empty file still has a node array");
+	CHECK(list.subnets != NULL, "empty file still has a subnet pool");
+	CHECK(list.hubs != NULL, "empty file still has a hub pool");
+	auth_list_free(&list);
 	CHECK(parse(&list, "# nothing\n\n  \t\n", &e) == 0, "comments only");
 	CHECK(list.count == 0, "comments only has no nodes");
+	auth_list_free(&list);
+}
+
+/* Every node's slice of the pools, in file order, for good_file. */
+static void test_pools(void)
+{
+	static const char *const subnets[] = {
+		"10.1.0.0/24", "10.11.0.0/16,fd00:11::/64", "-",
+		"10.2.0.0/24", "10.3.0.0/24,10.4.0.0/24", "-",
+	};
+	static const uint32_t first[] = { 0, 1, 3, 3, 4, 6 };
+	struct subnet_list allowed;
+	struct auth_list list;
+	char out[256], name[64];
+	size_t i;
+
+	if (parse(&list, good_file, NULL) != 0) {
+		CHECK(0, "good file parses for the pools");
+		return;
+	}
+	CHECK(list.subnet_total == 6, "six allowed subnets in the pool");
+	CHECK(list.hub_total == 4, "four hub names in the pool");
+	for (i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "node %zu subnets from %u", i,
+			 (unsigned)first[i]);
+		CHECK(list.nodes[i].subnet_first == first[i], name);
+		auth_node_allowed(&list, i, &allowed);
+		subnet_list_format(out, sizeof(out), &allowed);
+		snprintf(name, sizeof(name), "node %zu allowed %s", i,
+			 subnets[i]);
+		CHECK_STR(out, subnets[i], name);
+	}
+	CHECK(list.nodes[3].hub_first == 0, "s1 hubs first in the pool");
+	CHECK(list.nodes[4].hub_first == 1, "s2 hubs after s1");
+	CHECK(list.nodes[5].hub_first == 3, "s3 hubs after s2");
+	CHECK(list.hubs[0] == 0, "hub pool starts with h1 for s1");
+	CHECK(list.hubs[1] == 1, "hub pool has h2 for s2");
+	CHECK(list.hubs[2] == 0, "hub pool has h1 for s2");
+	CHECK(list.hubs[3] == 2, "hub pool ends with h3 for s3");
+	auth_list_free(&list);
+}
+
+/* A pool that grows past its first room keeps every node's slice. */
+static void test_pool_growth(void)
+{
+	char text[65536], line[160], key[AVPN_KEY_BASE64_LEN + 1], got[64];
+	uint8_t raw[AVPN_KEY_LEN];
+	struct subnet_list allowed;
+	struct auth_list list;
+	struct avpn_error e = { "" };
+	size_t i, used = 0;
+	int ok = 1;
+
+	memset(raw, 0, sizeof(raw));
+	raw[0] = 9;
+	for (i = 0; i < 100; i++) {
+		raw[1] = (uint8_t)i;
+		key_to_base64(key, raw);
+		snprintf(line, sizeof(line), "%s n%zu %s 10.%zu.0.0/24,"
+			 "10.%zu.1.0/24,fd%02zx::/64 %s\n", key, i,
+			 i == 0 ? "hub" : "spoke", i, i, i, i == 0 ? "" : "n0");
+		memcpy(text + used, line, strlen(line));
+		used += strlen(line);
+	}
+	text[used] = '\0';
+	CHECK(parse(&list, text, &e) == 0, "100 nodes with 3 subnets each");
+	if (list.count != 100) {
+		printf("#   error was \"%s\"\n", e.text);
+		return;
+	}
+	CHECK(list.subnet_total == 300, "300 subnets in the pool");
+	CHECK(list.hub_total == 99, "99 hub names in the pool");
+	for (i = 0; i < 100; i++) {
+		auth_node_allowed(&list, i, &allowed);
+		subnet_format(got, &allowed.nets[1]);
+		snprintf(line, sizeof(line), "10.%zu.1.0/24", i);
+		if (allowed.count != 3 || strcmp(got, line) != 0 ||
+		    (i > 0 && auth_node_hubs(&list, &list.nodes[i])[0] != 0))
+			ok = 0;
+	}
+	CHECK(ok, "every node keeps its own subnets and hub");
+	auth_list_free(&list);
 }
 
 /* The hub-and-spoke rule for every ordered pair of good_file. */
@@ -108,7 +204,9 @@ static void test_may_reach(void)
 
 static void check_bad(const char *text, const char *why, const char *name)
 {
-	struct auth_list list = { 99, (struct auth_node *)&list };
+	struct auth_list list = { 99, (struct auth_node *)&list,
+				  (struct subnet *)&list, 99,
+				  (uint32_t *)&list, 99 };
 	struct avpn_error e = { "" };
 
 	CHECK(parse(&list, text, &e) == -1, name);
@@ -117,6 +215,10 @@ static void check_bad(const char *text, const char *why, const char *name)
 		printf("#   error was \"%s\"\n", e.text);
 	CHECK(list.count == 0, "rejected list has count 0");
 	CHECK(list.nodes == NULL, "rejected list has no nodes");
+	CHECK(list.subnets == NULL, "rejected list has no subnet pool");
+	CHECK(list.subnet_total == 0, "rejected list has no subnets");
+	CHECK(list.hubs == NULL, "rejected list has no hub pool");
+	CHECK(list.hub_total == 0, "rejected list has no hub names");
 }
 
 static void test_bad_lines(void)
@@ -240,6 +342,8 @@ int main(void)
 {
 	unit_tmpdir();
 	test_good();
+	test_pools();
+	test_pool_growth();
 	test_may_reach();
 	test_bad_lines();
 	test_bad_links();
