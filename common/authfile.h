@@ -11,6 +11,7 @@
 #ifndef AVPN_AUTHFILE_H
 #define AVPN_AUTHFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,10 +70,19 @@ void auth_node_allowed(const struct auth_list *list, size_t i,
 		       struct subnet_list *out);
 
 /*
+ * True when key is an X25519 point of small order (1, 2, 4 or 8).  The
+ * Diffie-Hellman result with such a point is all-zero for every private
+ * key, so no shared key exists and libsodium's crypto_scalarmult returns
+ * -1.  The top bit is ignored, as X25519 ignores it.
+ */
+bool auth_key_is_weak(const uint8_t key[AVPN_KEY_LEN]);
+
+/*
  * Parses a whole authorized-nodes file.  Rejects duplicate keys or names, a
- * spoke naming an unknown node or a spoke as its hub, hubs on a hub line,
- * and every malformed field; the error names the path, line and field.
- * On error list is left empty: count 0 and every pointer NULL.
+ * weak (small-order) public key, a spoke naming an unknown node or a spoke
+ * as its hub, hubs on a hub line and every malformed field; the error
+ * names the path, line and field.  On error list is left empty: count 0
+ * and every pointer NULL.
  */
 int auth_list_load(struct auth_list *list, const char *path,
 		   struct avpn_error *err);

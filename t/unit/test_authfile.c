@@ -1,5 +1,7 @@
 /* Unit tests for common/authfile.c: the authorized-nodes file, its
- * subnet and hub pools and the hub-and-spoke rule. */
+ * subnet and hub pools, weak keys and the hub-and-spoke rule. */
+#include <sodium.h>
+
 #include "authfile.h"
 #include "unit.h"
 #include "unit_files.h"
@@ -247,6 +249,106 @@ static void test_bad_lines(void)
 		  "spoke without hubs");
 }
 
+/* Returns -1 when libsodium finds no shared key with public key pub. */
+static int scalarmult_result(const uint8_t pub[AVPN_KEY_LEN])
+{
+	uint8_t scalar[32], out[32];
+	int rc;
+
+	randombytes_buf(scalar, sizeof(scalar));
+	rc = crypto_scalarmult(out, scalar, pub);
+	sodium_memzero(scalar, sizeof(scalar));
+	return rc;
+}
+
+/* Sets key to the little-endian number p + add, p = 2^255 - 19; add is at
+ * most 18, so the sum fits below 2^255. */
+static void key_p_plus(uint8_t key[AVPN_KEY_LEN], unsigned add)
+{
+	memset(key, 0xff, AVPN_KEY_LEN);
+	key[0] = (uint8_t)(0xed + add);
+	key[AVPN_KEY_LEN - 1] = 0x7f;
+}
+
+/*
+ * Every encoding that auth_key_is_weak rejects gives libsodium no shared
+ * key, and its neighbours, which it accepts, give one.  The small-order
+ * points have u = 0, 1, p - 1 and two values of order 8.
+ */
+static void test_weak_keys(void)
+{
+	static const char order8[2][AVPN_KEY_BASE64_LEN + 1] = {
+		"4Ot6fDtBuK4WVuP68Z/EatoJjeucMrH9hmIFFl9JuAA=",
+		"X5yVvKNQjCSx0LFVnIPvWwREXMRYHI6G2CJO3dCfEVc=",
+	};
+	uint8_t weak[7][AVPN_KEY_LEN], key[AVPN_KEY_LEN];
+	char name[80];
+	size_t i;
+	unsigned add;
+	int weak_ok = 1, strong_ok = 1;
+
+	memset(weak, 0, sizeof(weak));
+	weak[1][0] = 1;
+	key_from_base64(weak[2], order8[0], AVPN_KEY_BASE64_LEN, NULL);
+	key_from_base64(weak[3], order8[1], AVPN_KEY_BASE64_LEN, NULL);
+	key_p_plus(weak[4], 0);
+	weak[4][0] = 0xec; /* p - 1 */
+	key_p_plus(weak[5], 0);
+	key_p_plus(weak[6], 1);
+	for (i = 0; i < 7; i++) {
+		memcpy(key, weak[i], sizeof(key));
+		snprintf(name, sizeof(name), "small-order point %zu is weak", i);
+		CHECK(auth_key_is_weak(key), name);
+		snprintf(name, sizeof(name), "libsodium finds point %zu weak",
+			 i);
+		CHECK(scalarmult_result(key) == -1, name);
+		key[AVPN_KEY_LEN - 1] |= 0x80;
+		snprintf(name, sizeof(name), "point %zu with the top bit set is "
+			 "weak", i);
+		CHECK(auth_key_is_weak(key), name);
+		snprintf(name, sizeof(name), "libsodium finds point %zu with "
+			 "the top bit set weak", i);
+		CHECK(scalarmult_result(key) == -1, name);
+	}
+	/* 2 to 18 and p + 2 to p + 18, their other encodings, and p - 2. */
+	for (add = 2; add <= 18; add++) {
+		memset(key, 0, sizeof(key));
+		key[0] = (uint8_t)add;
+		if (auth_key_is_weak(key) || scalarmult_result(key) != 0)
+			strong_ok = 0;
+		key_p_plus(key, add);
+		if (auth_key_is_weak(key) || scalarmult_result(key) != 0)
+			strong_ok = 0;
+	}
+	key_p_plus(key, 0);
+	key[0] = 0xeb;
+	if (auth_key_is_weak(key) || scalarmult_result(key) != 0)
+		strong_ok = 0;
+	CHECK(strong_ok, "neighbours of the small-order points are usable");
+	for (i = 0; i < 1000; i++) {
+		randombytes_buf(key, sizeof(key));
+		if (auth_key_is_weak(key))
+			weak_ok = 0;
+	}
+	CHECK(weak_ok, "1000 random keys are not weak");
+}
+
+static void test_weak_key_lines(void)
+{
+	check_bad(K1 " h1 hub -\n"
+		  "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= s1 spoke - h1\n",
+		  "auth:2: field 1 (public key): weak key, a small-order "
+		  "point that gives no shared key; put the node's public key "
+		  "there, from avpn-keygen -p <NODE.key", "all-zero key");
+	check_bad("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= h1 hub -\n",
+		  "auth:1: field 1 (public key): weak key", "key of u = 1");
+	check_bad("7P///////////////////////////////////////38= h1 hub -\n",
+		  "auth:1: field 1 (public key): weak key", "key of u = p - 1");
+	check_bad("X5yVvKNQjCSx0LFVnIPvWwREXMRYHI6G2CJO3dCfEdc= h1 hub -\n",
+		  "auth:1: field 1 (public key): weak key",
+		  "order-8 key with the top bit set");
+}
+
 static void test_bad_links(void)
 {
 	check_bad(K1 " h1 hub -\n" K1 " h2 hub -\n",
@@ -341,11 +443,17 @@ static void test_load(void)
 int main(void)
 {
 	unit_tmpdir();
+	if (sodium_init() == -1) {
+		CHECK(0, "libsodium initialises");
+		return unit_done();
+	}
 	test_good();
 	test_pools();
 	test_pool_growth();
 	test_may_reach();
 	test_bad_lines();
+	test_weak_keys();
+	test_weak_key_lines();
 	test_bad_links();
 	test_many_hubs();
 	test_limits();
