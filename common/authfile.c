@@ -276,6 +276,28 @@ static int auth_parse_line(struct auth_parse *ap, char *line, size_t offset,
 	return 0;
 }
 
+/*
+ * Rejects a carriage return.  A file saved with DOS line endings has one
+ * at the end of every line, where it would become part of the last field
+ * and give a misleading error about that field.
+ */
+static int auth_check_cr(const struct auth_parse *ap, const char *line,
+			 size_t len, unsigned long lineno,
+			 struct avpn_error *err)
+{
+	const char *cr = memchr(line, '\r', len);
+
+	if (cr == NULL)
+		return 0;
+	if (line[len - 1] == '\r')
+		return error_set(err, "%s:%lu: line ends in CR (DOS line "
+				 "ending); convert the file with dos2unix or "
+				 "sed -i 's/\\r$//'", ap->name, lineno);
+	return error_set(err, "%s:%lu: carriage return (CR) in column %zu; "
+			 "remove it", ap->name, lineno,
+			 (size_t)(cr - line) + 1);
+}
+
 /* First pass: every line into a node, in file order. */
 static int auth_parse_lines(struct auth_parse *ap, const char *text,
 			    size_t len, struct avpn_error *err)
@@ -295,6 +317,8 @@ static int auth_parse_lines(struct auth_parse *ap, const char *text,
 			return error_set(err, "%s:%lu: line longer than %d "
 					 "characters", ap->name, lineno,
 					 AUTH_LINE_MAX - 1);
+		if (auth_check_cr(ap, p, n, lineno, err) == -1)
+			return -1;
 		memcpy(line, p, n);
 		line[n] = '\0';
 		hash = strchr(line, '#');

@@ -6,7 +6,9 @@
  *
  * ROLE is "hub" or "spoke"; SUBNETS is a comma list of the subnets the node
  * may announce ("-" for none); HUBS, for spokes only, is a comma list of hub
- * names in order of preference.  '#' starts a comment.
+ * names in order of preference.  '#' starts a comment.  Fields are
+ * separated by spaces or tabs.  Lines end in LF, and a carriage return
+ * anywhere is rejected.
  */
 #ifndef AVPN_AUTHFILE_H
 #define AVPN_AUTHFILE_H
@@ -45,7 +47,7 @@ struct auth_node {
 struct auth_list {
 	size_t count;
 	struct auth_node *nodes;
-	struct subnet *subnets; /* every node's allowed subnets, in file order */
+	struct subnet *subnets; /* the allowed subnets of all nodes in order */
 	size_t subnet_total;
 	uint32_t *hubs;         /* every spoke's hubs as indexes into nodes */
 	size_t hub_total;
@@ -80,9 +82,9 @@ bool auth_key_is_weak(const uint8_t key[AVPN_KEY_LEN]);
 /*
  * Parses a whole authorized-nodes file.  Rejects duplicate keys or names, a
  * weak (small-order) public key, a spoke naming an unknown node or a spoke
- * as its hub, hubs on a hub line and every malformed field; the error
- * names the path, line and field.  On error list is left empty: count 0
- * and every pointer NULL.
+ * as its hub, hubs on a hub line, a carriage return (DOS line endings) and
+ * every malformed field; the error names the path, line and field.  On
+ * error list is left empty: count 0 and every pointer NULL.
  */
 int auth_list_load(struct auth_list *list, const char *path,
 		   struct avpn_error *err);

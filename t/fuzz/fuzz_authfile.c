@@ -1,8 +1,8 @@
 /*
  * libFuzzer target for auth_list_parse.  It must not crash, and it must
- * return an empty list on error.  On success every node's slices lie
- * inside the subnet and hub pools, every spoke's hubs are hub indexes,
- * and libsodium accepts the first keys.
+ * return an empty list on error.  On success the input has no carriage
+ * return, every node's slices lie inside the subnet and hub pools, every
+ * spoke's hubs are hub indexes, and libsodium accepts the first keys.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	if (list.nodes == NULL ||
+	if (memchr(data, '\r', size) != NULL || list.nodes == NULL ||
 	    list.subnets == NULL || list.hubs == NULL)
 		abort();
 	for (i = 0; i < list.count; i++) {
