@@ -506,21 +506,44 @@ static int state_sync_dir(const char *dir, struct avpn_error *err)
 	return rc;
 }
 
-/* Writes data to a new temporary file tmp (a mkstemp template in the target
- * directory), with the final mode, and fsyncs it. */
-static int state_write_temp(char *tmp, const char *data, size_t len,
-			    mode_t mode, struct avpn_error *err)
+/* Sets the mode, writes all of data and fsyncs.  Returns -1 with errno. */
+static int state_fill(int fd, const char *data, size_t len, mode_t mode)
 {
-	int fd, saved;
-
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd == -1)
-		return error_set(err, "%s: %s", tmp, strerror(errno));
 	if (fchmod(fd, mode) == -1 || write_all(fd, data, len) == -1 ||
-	    fsync(fd) == -1) {
+	    fsync(fd) == -1)
+		return -1;
+	return 0;
+}
+
+/* Gives the unnamed file fd the name tmp.  Linking through /proc needs no
+ * privilege; AT_EMPTY_PATH serves where /proc is not mounted, but linkat(2)
+ * documents that it needs CAP_DAC_READ_SEARCH. */
+static int state_link(int fd, const char *tmp)
+{
+	char proc_path[64];
+
+	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc_path, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	return linkat(fd, "", AT_FDCWD, tmp, AT_EMPTY_PATH);
+}
+
+/* Fills fd, links it as tmp unless it has that name already, and closes
+ * it.  Removes tmp when that fails. */
+static int state_complete(int fd, const char *tmp, bool named,
+			  const char *data, size_t len, mode_t mode,
+			  struct avpn_error *err)
+{
+	int saved;
+
+	if (state_fill(fd, data, len, mode) == -1 ||
+	    (!named && state_link(fd, tmp) == -1)) {
 		saved = errno;
 		close(fd);
-		unlink(tmp);
+		if (named)
+			unlink(tmp);
 		return error_set(err, "%s: %s", tmp, strerror(saved));
 	}
 	if (close(fd) == -1) {
@@ -531,7 +554,35 @@ static int state_write_temp(char *tmp, const char *data, size_t len,
 	return 0;
 }
 
-/* Splits path into its directory and a temporary-file template beside it. */
+/*
+ * Writes data, with the final mode, to a file without a name in dir
+ * (O_TMPFILE, Linux 3.11 and later), fsyncs it and only then links it as
+ * tmp.  A writer killed before the link leaves nothing behind; only a kill
+ * between the link and the rename leaves tmp, which the next writer
+ * removes.  A filesystem without O_TMPFILE gets tmp written directly.
+ */
+static int state_write_temp(const char *dir, const char *tmp,
+			    const char *data, size_t len, mode_t mode,
+			    struct avpn_error *err)
+{
+	bool named;
+	int fd;
+
+	/* Under the lock no other writer uses tmp: it is a leftover. */
+	if (unlink(tmp) == -1 && errno != ENOENT)
+		return error_set(err, "%s: %s", tmp, strerror(errno));
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	named = fd == -1 && (errno == EOPNOTSUPP || errno == EISDIR);
+	if (named)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+			  O_CLOEXEC, 0600);
+	if (fd == -1)
+		return error_set(err, "%s: %s", named ? tmp : dir,
+				 strerror(errno));
+	return state_complete(fd, tmp, named, data, len, mode, err);
+}
+
+/* Splits path into its directory and the temporary name beside it. */
 static int state_temp_names(const char *path, char *dir, char *tmp,
 			    struct avpn_error *err)
 {
@@ -542,7 +593,7 @@ static int state_temp_names(const char *path, char *dir, char *tmp,
 	memcpy(copy, path, strlen(path) + 1);
 	memcpy(base_copy, path, strlen(path) + 1);
 	snprintf(dir, PATH_MAX, "%s", dirname(copy));
-	if (snprintf(tmp, PATH_MAX, "%s/.%s.XXXXXX", dir,
+	if (snprintf(tmp, PATH_MAX, "%s/.%s.tmp", dir,
 		     basename(base_copy)) >= PATH_MAX)
 		return error_set(err, "%s: path too long", path);
 	return 0;
@@ -564,7 +615,7 @@ int state_write_atomic(const char *path, const char *data, size_t len,
 	lock_fd = state_lock(path, err);
 	if (lock_fd == -1)
 		return -1;
-	if (state_write_temp(tmp, data, len, mode, err) == -1)
+	if (state_write_temp(dir, tmp, data, len, mode, err) == -1)
 		goto out;
 	if (rename(tmp, path) == -1) {
 		error_set(err, "%s: rename: %s", path, strerror(errno));

@@ -114,11 +114,14 @@ ssize_t peer_records_read(struct peer_record **recs, const char *path,
 int fields_split(char *line, char **fields, int max);
 
 /*
- * Writes data to path atomically: a temporary file in the same directory,
- * fsync, rename, fsync of the directory, all under an flock on "path.lock",
- * so a crash or a concurrent writer never leaves a torn file.  mode is the
- * new file's mode (0644 for state, 0600 for anything secret).  path "-"
- * writes to stdout instead.
+ * Writes data to path atomically, under an flock on "path.lock": a file
+ * without a name (O_TMPFILE) in the same directory, fsync, a link to the
+ * temporary name ".NAME.tmp", rename over path, fsync of the directory.
+ * So a crash, a kill or a concurrent writer never leaves a torn file.
+ * Only a kill between the link and the rename leaves ".NAME.tmp" behind,
+ * and the next write removes it.  Where the filesystem has no O_TMPFILE,
+ * ".NAME.tmp" is written directly.  mode is the new file's mode (0644 for
+ * state, 0600 for anything secret).  path "-" writes to stdout instead.
  */
 int state_write_atomic(const char *path, const char *data, size_t len,
 		       mode_t mode, struct avpn_error *err);

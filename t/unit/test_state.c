@@ -376,6 +376,144 @@ static void test_write_failure(void)
 	      "failed write removes temporary file");
 }
 
+/* True when the filesystem of dir supports O_TMPFILE. */
+static bool tmpfile_supported(const char *dir)
+{
+	int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+
+	if (fd == -1)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* Fills buf with len bytes of c and a newline at the end. */
+static void fill_record(char *buf, size_t len, char c)
+{
+	memset(buf, c, len - 1);
+	buf[len - 1] = '\n';
+}
+
+/* True when path holds exactly len bytes of c ending in a newline. */
+static bool file_is_record(const char *path, size_t len, char c)
+{
+	static char got[1 << 20];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	size_t i;
+
+	if (fd == -1)
+		return false;
+	n = read(fd, got, sizeof(got));
+	close(fd);
+	if (n != (ssize_t)len || got[len - 1] != '\n')
+		return false;
+	for (i = 0; i + 1 < len; i++)
+		if (got[i] != c)
+			return false;
+	return true;
+}
+
+/*
+ * A file size limit kills the writer with SIGXFSZ halfway through its
+ * write, the moment a kill is most likely to hit.  The data is still in a
+ * file without a name then, so nothing is left behind.
+ */
+static void test_write_killed_midway(void)
+{
+	static char data[64 * 1024];
+	struct rlimit limit = { 4096, 4096 };
+	const char *path = unit_path("mid");
+	char text[64];
+	int status;
+	pid_t pid;
+
+	fill_record(data, sizeof(data), 'n');
+	unit_write_file(path, "old\n", 0644);
+	pid = fork();
+	if (pid == 0) {
+		signal(SIGXFSZ, SIG_DFL);
+		setrlimit(RLIMIT_FSIZE, &limit);
+		state_write_atomic(path, data, sizeof(data), 0644, NULL);
+		_exit(0);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid &&
+	      WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ,
+	      "writer is killed halfway by SIGXFSZ");
+	unit_read_file(path, text, sizeof(text));
+	CHECK_STR(text, "old\n", "killed writer keeps the old file");
+	if (!tmpfile_supported(unit_dir)) {
+		printf("ok %d - killed writer leaves no file # skip no "
+		       "O_TMPFILE on %s\n", ++unit_count, unit_dir);
+		return;
+	}
+	CHECK(count_entries(unit_dir, ".mid.") == 0,
+	      "killed writer leaves no file");
+}
+
+/* A writer killed between link and rename leaves .NAME.tmp behind. */
+static void test_write_removes_leftover(void)
+{
+	const char *path = unit_path("left");
+	char text[64];
+
+	unit_write_file(unit_path(".left.tmp"), "half a rec", 0644);
+	CHECK(state_write_atomic(path, "new\n", 4, 0644, NULL) == 0,
+	      "write beside a leftover temporary file");
+	unit_read_file(path, text, sizeof(text));
+	CHECK_STR(text, "new\n", "write beside a leftover has the new data");
+	CHECK(count_entries(unit_dir, ".left.") == 0,
+	      "write removes the leftover temporary file");
+}
+
+/*
+ * Kills 60 writers of 1 MiB at random moments within about the time a
+ * write takes.  After each kill the file is the old or the new record,
+ * whole, and at most the one temporary name is left; the next write
+ * removes it.
+ */
+static void test_write_kill_loop(void)
+{
+	static char old_data[1 << 20], new_data[1 << 20];
+	const char *path = unit_path("loop");
+	struct timespec pause;
+	int i, whole = 1, at_most_one = 1, leftovers = 0, before, n, status;
+	pid_t pid;
+
+	fill_record(old_data, sizeof(old_data), 'o');
+	fill_record(new_data, sizeof(new_data), 'n');
+	srand((unsigned int)getpid());
+	for (i = 0; i < 60; i++) {
+		if (state_write_atomic(path, old_data, sizeof(old_data), 0644,
+				       NULL) == -1)
+			whole = 0;
+		before = count_entries(unit_dir, ".loop.");
+		pid = fork();
+		if (pid == 0) {
+			state_write_atomic(path, new_data, sizeof(new_data),
+					   0644, NULL);
+			_exit(0);
+		}
+		pause = (struct timespec){ 0, (rand() % 3000) * 1000L };
+		nanosleep(&pause, NULL);
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		if (!file_is_record(path, sizeof(old_data), 'o') &&
+		    !file_is_record(path, sizeof(new_data), 'n'))
+			whole = 0;
+		n = count_entries(unit_dir, ".loop.");
+		leftovers += n > before;
+		if (n > 1)
+			at_most_one = 0;
+	}
+	printf("# %d of 60 kills left a temporary file\n", leftovers);
+	CHECK(whole, "killed writers leave the old or the new file whole");
+	CHECK(at_most_one, "killed writers leave at most one temporary file");
+	CHECK(state_write_atomic(path, "new\n", 4, 0644, NULL) == 0 &&
+	      count_entries(unit_dir, ".loop.") == 0,
+	      "the next write removes every temporary file");
+}
+
 /* As an unprivileged user, a directory it cannot write must make the write
  * fail and keep the old file.  Root bypasses directory modes, so the child
  * first switches to uid and gid 65534 (nobody on Debian). */
@@ -482,6 +620,9 @@ int main(void)
 	test_peers_read();
 	test_write_atomic();
 	test_write_failure();
+	test_write_killed_midway();
+	test_write_removes_leftover();
+	test_write_kill_loop();
 	test_write_unwritable_dir();
 	test_write_lock();
 	test_write_stdout();
