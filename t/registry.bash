@@ -12,6 +12,10 @@
 #                            to the registry
 #   registry_stop            stop it (also when stopped with SIGSTOP)
 #   free_udp_port            print a loopback UDP port nothing is bound to
+#   wait_for_text FILE TEXT  wait up to 5 s until FILE contains TEXT
+#   forge_ahead NAME SECONDS register NAME with avpn-forge, its timestamp
+#                            SECONDS ahead of the clock, as a node whose
+#                            clock ran ahead would
 
 # Registry ports come from below the node ports (32768-61000), and below
 # the kernel's default ephemeral range, so they do not collide with them.
@@ -47,9 +51,10 @@ free_udp_port() {
 	return 1
 }
 
-# Waits up to 5 s until process $2 has a UDP socket on port $1.
+# Waits up to 10 s (a sanitizer build starts slowly on a loaded machine)
+# until process $2 has a UDP socket on port $1.
 wait_for_udp_owner() {
-	local port=$1 pid=$2 deadline=$((SECONDS + 5))
+	local port=$1 pid=$2 deadline=$((SECONDS + 10))
 	until ss -Hlunp "sport = :$port" 2>/dev/null | grep -q "pid=$pid,"; do
 		kill -0 "$pid" 2>/dev/null || return 1
 		[ "$SECONDS" -lt "$deadline" ] || return 1
@@ -87,10 +92,28 @@ registry_start() {
 	return 1
 }
 
+wait_for_text() {
+	local deadline=$((SECONDS + 5))
+	until grep -qF -- "$2" "$1" 2>/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
+}
+
+forge_ahead() {
+	local stamp=$((($(date +%s) + $2) * 1000000000)) reply
+	reply=$(avpn-forge -k "$TMP/$1.key" -R "$TMP/registry.pub" \
+		-r "$REGISTRY" -T "$stamp" register 2>/dev/null) || return 1
+	[[ "$reply" == "REGISTER_ACK "* ]]
+}
+
 registry_stop() {
 	[ -n "${REGISTRY_PID:-}" ] || return 0
-	kill -CONT "$REGISTRY_PID" 2>/dev/null
-	kill -TERM "$REGISTRY_PID" 2>/dev/null
-	wait "$REGISTRY_PID" 2>/dev/null
+	kill -CONT "$REGISTRY_PID" 2>/dev/null || true
+	kill -TERM "$REGISTRY_PID" 2>/dev/null || true
+	# The status is the registry's own, non-zero after a failed start, and
+	# must not end a caller running under errexit; nor may a kill of a
+	# registry that already exited.
+	wait "$REGISTRY_PID" 2>/dev/null || true
 	REGISTRY_PID=
 }
