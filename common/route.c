@@ -236,12 +236,20 @@ int route_add(int nl, unsigned ifindex, const struct subnet *net,
 	char what[96];
 	int rc;
 
-	route_request(&req, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE,
-		      ifindex, net);
+	/* NLM_F_EXCL, not NLM_F_REPLACE: a replace would take over the
+	 * default route or a LAN's connected route of the same metric, and
+	 * closing the device would then delete it for good. */
+	route_request(&req, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, ifindex,
+		      net);
 	rc = nl_talk(nl, &req);
 	if (rc == 0)
 		return 0;
 	describe(what, sizeof(what), ifindex, net);
+	if (rc == -EEXIST)
+		return error_set(err, "add route to %s: a route to that "
+				 "subnet exists already; it is kept and the "
+				 "subnet's traffic does not enter the tunnel",
+				 what);
 	return error_set(err, "add route to %s: %s", what, strerror(-rc));
 }
 

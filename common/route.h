@@ -36,8 +36,9 @@ int route_addr_add(int nl, unsigned ifindex, const struct subnet *ifaddr,
 		   struct avpn_error *err);
 
 /*
- * Adds or replaces a route to net through interface ifindex in the main
- * table (link scope, no gateway).
+ * Adds a route to net through interface ifindex in the main table (link
+ * scope, no gateway, metric 0).  A route of the same subnet and metric
+ * that exists already, through any interface, is kept, and the call fails.
  */
 int route_add(int nl, unsigned ifindex, const struct subnet *net,
 	      struct avpn_error *err);

@@ -1,0 +1,49 @@
+#!/usr/bin/env bats
+# avpn-tunnel against hostile or mistaken input: a peer whose subnets
+# cover routes the node already has.  Namespace A runs the tunnel; B only
+# answers ARP.
+
+bats_require_minimum_version 1.5.0
+
+load helper
+load tunnel
+
+setup() {
+	require_netns
+	setup_tmp
+	tunnel_setup
+	write_self a a "$TUNNEL_PORT_A" "$TMP/a.self"
+}
+
+teardown() {
+	tunnel_teardown
+	teardown_tmp
+}
+
+# Prints A's routes of the main table, without trailing blanks.
+routes_of_a() {
+	in_ns A ip route show table main | sed 's/ *$//'
+}
+
+@test "peer with 0.0.0.0/0 keeps the default route" {
+	in_ns A ip route add default via 192.0.2.2 dev veth
+	write_peer b b "192.0.2.2:$TUNNEL_PORT_B" 0.0.0.0/0 >"$TMP/a.peers"
+	avpn_start A "$IF_A" "$TMP/a.self" "$TMP/a.peers"
+	run routes_of_a
+	[ "${lines[0]}" = "default via 192.0.2.2 dev veth" ]
+	grep -qF "warning: add route to 0.0.0.0/0 on $IF_A: a route to that subnet exists already" \
+		"$TMP/$IF_A.log"
+	tunnel_stop "$AVPN_PID"
+	run routes_of_a
+	[ "${lines[0]}" = "default via 192.0.2.2 dev veth" ]
+}
+
+@test "peer with the link's subnet keeps its route" {
+	write_peer b b "192.0.2.2:$TUNNEL_PORT_B" 192.0.2.0/24 >"$TMP/a.peers"
+	avpn_start A "$IF_A" "$TMP/a.self" "$TMP/a.peers"
+	run in_ns A ip route get 192.0.2.2
+	[[ "${lines[0]}" == "192.0.2.2 dev veth "* ]]
+	tunnel_stop "$AVPN_PID"
+	run routes_of_a
+	[ "$output" = "192.0.2.0/24 dev veth proto kernel scope link src 192.0.2.1" ]
+}
