@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # avpn-tunnel against hostile or mistaken input: a peer whose subnets
-# cover routes the node already has.  Namespace A runs the tunnel; B only
-# answers ARP.
+# cover routes the node already has, and a peer key that no shared secret
+# can be derived with.  Namespace A runs the tunnel; B only answers ARP.
 
 bats_require_minimum_version 1.5.0
 
@@ -46,4 +46,17 @@ routes_of_a() {
 	tunnel_stop "$AVPN_PID"
 	run routes_of_a
 	[ "$output" = "192.0.2.0/24 dev veth proto kernel scope link src 192.0.2.1" ]
+}
+
+@test "low-order peer key is rejected" {
+	printf 'weak\t%s\thub\t192.0.2.2:40002\t-\t10.99.0.2/32\t0\t-\tnone\n' \
+		AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= >"$TMP/a.peers"
+	# The timeout ends a tunnel that starts without the peer.
+	run --separate-stderr in_ns A timeout 5 avpn-tunnel -k "$TMP/a.key" \
+		-i "$IF_A" "$TMP/a.self" "$TMP/a.peers"
+	[ "$status" -eq 2 ]
+	[ "$output" = "" ]
+	[ "$stderr" = "avpn-tunnel: $TMP/a.peers:1: public key of weak is weak (a low-order point)" ]
+	run in_ns A ip link show "$IF_A"
+	[ "$status" -ne 0 ]
 }

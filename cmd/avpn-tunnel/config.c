@@ -94,17 +94,26 @@ static int entry_parse(struct peer_entry *e, const char *line,
 			 PEER_FIELDS, PUNCH_PATH_FIELDS);
 }
 
-/* Rejects our own key, a key listed twice and a subnet given to two
- * peers, so the file means one thing. */
+/* Rejects our own key, a low-order key, a key listed twice and a subnet
+ * given to two peers, so the file means one thing. */
 static int entry_check(const struct tunnel *t, const struct peer_entries *list,
 		       const struct peer_entry *e, struct avpn_error *err)
 {
+	uint8_t shared[AVPN_KEY_LEN];
 	char text[SUBNET_STRLEN];
 	size_t i, j, k;
+	int rc;
 
 	if (memcmp(e->public_key, t->public_key, AVPN_KEY_LEN) == 0)
 		return error_set(err, "peer %s has this node's own public key",
 				 e->name);
+	/* Such a key would pass here and then be left out by the protocol
+	 * device, so the tunnel would run without the peer. */
+	rc = proto_shared_key(shared, t->private_key, e->public_key);
+	sodium_memzero(shared, sizeof(shared));
+	if (rc == -1)
+		return error_set(err, "public key of %s is weak (a low-order "
+				 "point)", e->name);
 	for (i = 0; i < list->count; i++) {
 		const struct peer_entry *o = &list->items[i];
 
