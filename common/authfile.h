@@ -83,8 +83,8 @@ bool auth_key_is_weak(const uint8_t key[AVPN_KEY_LEN]);
  * Parses a whole authorized-nodes file.  Rejects duplicate keys or names, a
  * weak (small-order) public key, a spoke naming an unknown node or a spoke
  * as its hub, hubs on a hub line, a carriage return (DOS line endings) and
- * every malformed field; the error names the path, line and field.  On
- * error list is left empty: count 0 and every pointer NULL.
+ * every malformed field.  The error names the path, line and field.  On
+ * error list is left empty, with count 0 and every pointer NULL.
  */
 int auth_list_load(struct auth_list *list, const char *path,
 		   struct avpn_error *err);
