@@ -60,7 +60,12 @@ self_line() {
 		wait "$pid" 2>/dev/null || true
 		[ "$(wc -l <"$TMP/hq.self")" -eq 1 ]
 		[ "$(awk -F '\t' 'NF == 10' "$TMP/hq.self" | wc -l)" -eq 1 ]
+		# Only a kill between link and rename leaves .hq.self.tmp.
+		[ "$(find "$TMP" -name '.hq.self.*' | wc -l)" -le 1 ]
 	done
+	avpn-register -k "$TMP/hq.key" -r "$REGISTRY" -R "$TMP/registry.pub" \
+		-s 10.1.0.0/24 -t 5 -o "$TMP/hq.self"
+	[ -z "$(find "$TMP" -name '.hq.self.*')" ]
 }
 
 @test "two register runs share one -o file" {
