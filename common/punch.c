@@ -202,6 +202,32 @@ bool punch_timestamp_accept(struct punch_peer *p, uint64_t timestamp)
 	return true;
 }
 
+int punch_registry_check(const union endpoint *registry,
+			 const union endpoint *from, uint64_t timestamp_ns,
+			 uint64_t now_ns, struct avpn_error *err)
+{
+	const uint64_t max_age_ns = (uint64_t)PUNCH_REGISTRY_MAX_AGE_S *
+				    1000000000u;
+	char ep[ENDPOINT_STRLEN], reg[ENDPOINT_STRLEN];
+	uint64_t age_s;
+
+	if (!endpoint_equal(from, registry)) {
+		endpoint_format(ep, from);
+		endpoint_format(reg, registry);
+		return error_set(err, "sent from %s, not from the registry's "
+				 "endpoint %s", ep, reg);
+	}
+	if (timestamp_ns < now_ns && now_ns - timestamp_ns > max_age_ns) {
+		age_s = (now_ns - timestamp_ns) / 1000000000u;
+		return error_set(err, "timestamp %llu s old, more than %d s "
+				 "(replayed, or the clocks of this host and "
+				 "the registry differ)",
+				 (unsigned long long)age_s,
+				 PUNCH_REGISTRY_MAX_AGE_S);
+	}
+	return 0;
+}
+
 void punch_probe_received(struct punch_peer *p, const struct proto_msg *probe,
 			  const union endpoint *from,
 			  const struct punch_config *cfg, bool with_low_ttl,

@@ -203,6 +203,27 @@ uint64_t punch_next_us(const struct punch_peer *p);
 bool punch_timestamp_accept(struct punch_peer *p, uint64_t timestamp);
 
 /*
+ * How old a registry message may be, by the receiver's clock, to be
+ * accepted.  The registry's pushes and forwards arrive within a second or
+ * two, so the bound is clock skew between NTP-synced hosts with a wide
+ * margin.  A restarted receiver has no last timestamp in memory, so the
+ * bound limits a replay to messages captured in the last two minutes.
+ */
+#define PUNCH_REGISTRY_MAX_AGE_S 120
+
+/*
+ * Checks where an authenticated message from the registry came from and
+ * how old it is.  It must come from the registry endpoint of the self
+ * record.  Its timestamp (ns since the epoch, the registry's clock) must
+ * be at most PUNCH_REGISTRY_MAX_AGE_S older than now_ns.  Returns -1 with err
+ * naming the cause (the age, for a timestamp too old).  The caller still
+ * rejects a timestamp not newer than the last one it accepted.
+ */
+int punch_registry_check(const union endpoint *registry,
+			 const union endpoint *from, uint64_t timestamp_ns,
+			 uint64_t now_ns, struct avpn_error *err);
+
+/*
  * Handles an authenticated, non-replayed MSG_PROBE that arrived from
  * "from": fills reply with the MSG_PROBE_REPLY to send back to from, and
  * adopts from as a reflexive candidate.  A peer that was idle starts

@@ -60,3 +60,52 @@ routes_of_a() {
 	run in_ns A ip link show "$IF_A"
 	[ "$status" -ne 0 ]
 }
+
+# Writes A's self record naming B's 192.0.2.2:9350 as the registry, whose
+# key pair is r.
+write_self_registry() {
+	make_keypair r
+	printf 'a\t%s\t192.0.2.1:%s\t-\tnone\t192.0.2.2:9350\t%s\t-\t-\t0\n' \
+		"$(cat "$TMP/a.pub")" "$TUNNEL_PORT_A" "$(cat "$TMP/r.pub")" \
+		>"$TMP/a.self"
+	: >"$TMP/a.peers"
+}
+
+# Sends A one MSG_BINDING sealed with the registry's key from B's PORT,
+# with the extra avpn-forge options in the remaining arguments.
+send_as_registry() {
+	local port=$1
+	shift
+	run --separate-stderr in_ns B avpn-forge -k "$TMP/r.key" \
+		-R "$TMP/a.pub" -r "192.0.2.1:$TUNNEL_PORT_A" -p "$port" \
+		-t 200 "$@" binding
+	[ "$status" -eq 0 ]
+	[ "$output" = "no reply" ]
+	cat "$TMP/$IF_A.log"
+}
+
+@test "registry message from another endpoint is dropped" {
+	write_self_registry
+	avpn_start A "$IF_A" "$TMP/a.self" "$TMP/a.peers" -v
+	send_as_registry 9351
+	wait_log "$TMP/$IF_A.log" "warning: dropped BINDING claiming to be from the registry: sent from 192.0.2.2:9351, not from the registry's endpoint 192.0.2.2:9350" 5
+	[ "$(drop_count "$IF_A" control-rejected)" = 1 ]
+	run grep -c "ignored BINDING from the registry" "$TMP/$IF_A.log"
+	[ "$output" = 0 ]
+}
+
+@test "registry message older than 120 s is dropped" {
+	write_self_registry
+	avpn_start A "$IF_A" "$TMP/a.self" "$TMP/a.peers" -v
+	# A replay after a restart: the timestamp is new to the process but
+	# 10 minutes old.
+	send_as_registry 9350 -T "$(($(date +%s) - 600))000000000"
+	wait_log "$TMP/$IF_A.log" "warning: dropped BINDING claiming to be from the registry: timestamp 60" 5
+	grep -qF "s old, more than 120 s (replayed, or the clocks of this host and the registry differ)" \
+		"$TMP/$IF_A.log"
+	[ "$(drop_count "$IF_A" control-rejected)" = 1 ]
+	# A fresh message from the registry's endpoint is accepted.
+	send_as_registry 9350
+	wait_log "$TMP/$IF_A.log" "debug: ignored BINDING from the registry" 5
+	[ "$(drop_count "$IF_A" control-rejected)" = 1 ]
+}

@@ -211,6 +211,13 @@ void registry_handle(struct run *r, const uint8_t *buf, size_t len,
 			    proto_type_name(buf[0]), e.text);
 		return;
 	}
+	if (punch_registry_check(&r->self.registry, from, msg.timestamp,
+				 proto_timestamp(), &e) == -1) {
+		log_limited(&registry_limit, LOG_LEVEL_WARN, "dropped %s "
+			    "claiming to be from the registry: %s",
+			    proto_type_name(msg.type), e.text);
+		return;
+	}
 	if (msg.timestamp <= r->registry_last_stamp) {
 		log_limited(&registry_limit, LOG_LEVEL_WARN, "dropped "
 			    "replayed %s from the registry",

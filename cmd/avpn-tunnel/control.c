@@ -23,6 +23,17 @@ static uint64_t clock_monotonic_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* Rejected registry messages, each logged with its cause. */
+static struct log_limit registry_limit = LOG_LIMIT_INIT(1000, 5);
+
+static uint64_t clock_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Our own probes start with low-TTL rounds only when we sit behind a NAT
  * whose mapping they open. */
 static bool control_low_ttl(const struct tunnel *t)
@@ -118,6 +129,14 @@ static void control_from_registry(struct tunnel *t, const uint8_t *buf,
 
 	if (proto_open(&msg, buf, len, t->registry_shared, &e) == -1 ||
 	    msg.timestamp <= t->registry_timestamp) {
+		dp_drop(t, DROP_CONTROL, "registry", from);
+		return;
+	}
+	if (punch_registry_check(&t->self.registry, from, msg.timestamp,
+				 clock_realtime_ns(), &e) == -1) {
+		log_limited(&registry_limit, LOG_LEVEL_WARN, "dropped %s "
+			    "claiming to be from the registry: %s",
+			    proto_type_name(msg.type), e.text);
 		dp_drop(t, DROP_CONTROL, "registry", from);
 		return;
 	}

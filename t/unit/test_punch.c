@@ -214,6 +214,28 @@ static void test_timestamps(void)
 	CHECK(punch_timestamp_accept(&p, 101), "newer timestamp accepted");
 }
 
+static void test_registry_check(void)
+{
+	const uint64_t s = 1000000000u, now = 1700000000 * s;
+	union endpoint reg = ep("203.0.113.28:9350");
+	union endpoint other_port = ep("203.0.113.28:9351");
+	struct avpn_error e;
+
+	CHECK(punch_registry_check(&reg, &reg, now - 120 * s, now, &e) == 0,
+	      "registry message 120 s old accepted");
+	CHECK(punch_registry_check(&reg, &reg, now + 30 * s, now, &e) == 0,
+	      "registry clock ahead accepted");
+	CHECK(punch_registry_check(&reg, &reg, now - 121 * s, now, &e) == -1,
+	      "registry message 121 s old rejected");
+	CHECK_STR(e.text, "timestamp 121 s old, more than 120 s (replayed, "
+		  "or the clocks of this host and the registry differ)",
+		  "age named");
+	CHECK(punch_registry_check(&reg, &other_port, now, now, &e) == -1,
+	      "registry message from another port rejected");
+	CHECK_STR(e.text, "sent from 203.0.113.28:9351, not from the "
+		  "registry's endpoint 203.0.113.28:9350", "source named");
+}
+
 static void test_probe_received(void)
 {
 	struct punch_config cfg = test_config();
@@ -390,6 +412,7 @@ int main(void)
 	test_schedule_no_low_ttl();
 	test_hold();
 	test_timestamps();
+	test_registry_check();
 	test_probe_received();
 	test_reply_received();
 	test_path_line();
