@@ -9,14 +9,16 @@
  *   REGISTER_ACK   NAME, ENDPOINT observed, u32 lifetime, u16 NAT port
  *   BINDING        empty
  *   BINDING_ACK    ENDPOINT observed
- *   QUERY          empty
+ *   QUERY          PROTO_QUERY_PAD_LEN zero bytes, or empty
  *   PEERS          u16 page, u16 pages, u8 count, count x PEER
  *   UPDATE         u8 event, PEER
  *   PUNCH          target key (32), then PEER only when the registry
  *                  forwards it
  *   PROBE, PROBE_REPLY  u64 probe id, ENDPOINT observed, ENDPOINT dest
- *   ERROR          u8 request type, u8 error code, SUBNET (all zero
- *                  unless the code is PERR_SUBNET_NOT_ALLOWED)
+ *   ERROR          u8 request type, u8 error code, 18 bytes of detail:
+ *                  the SUBNET for PERR_SUBNET_NOT_ALLOWED, u64 time and
+ *                  10 zero bytes for PERR_CLOCK_SKEW and
+ *                  PERR_STALE_TIMESTAMP, all zero for the other codes
  *
  * PEER is the key (32), NAME, u8 role, ENDPOINT public, ENDPOINT private,
  * ENDPOINT override, s64 last seen, SUBNETS and u8 NAT type (enum nat_type).
@@ -74,6 +76,8 @@ const char *proto_error_name(uint8_t code)
 		[PERR_PEER_UNKNOWN] = "peer not registered",
 		[PERR_PEER_NOT_ALLOWED] = "peer not allowed",
 		[PERR_BAD_REQUEST] = "bad request",
+		[PERR_CLOCK_SKEW] = "clock ahead of the registry's",
+		[PERR_STALE_TIMESTAMP] = "stale timestamp",
 	};
 
 	if (code < sizeof(names) / sizeof(names[0]) && names[code] != NULL)
@@ -473,14 +477,23 @@ static void get_peers(struct reader *r, struct msg_peers *m)
 		get_peer(r, &m->peers[i]);
 }
 
-static bool error_is_valid(const struct msg_error *e)
+static bool error_has_time(uint8_t code)
 {
-	return e->request_type >= MSG_REGISTER &&
-	       e->request_type <= MSG_ERROR &&
-	       e->code >= PERR_NOT_AUTHORIZED && e->code <= PERR_BAD_REQUEST;
+	return code == PERR_CLOCK_SKEW || code == PERR_STALE_TIMESTAMP;
 }
 
-/* The subnet is set for PERR_SUBNET_NOT_ALLOWED and all zero otherwise. */
+/* The detail matches the code: a subnet or a non-zero time where the code
+ * has one, and nothing set where it has none. */
+static bool error_is_valid(const struct msg_error *e)
+{
+	if (e->request_type < MSG_REGISTER || e->request_type > MSG_ERROR ||
+	    e->code < PERR_NOT_AUTHORIZED || e->code > PERR_STALE_TIMESTAMP)
+		return false;
+	if ((e->time_ns != 0) != error_has_time(e->code))
+		return false;
+	return e->code == PERR_SUBNET_NOT_ALLOWED || e->subnet.family == 0;
+}
+
 static void put_error(struct writer *w, const struct msg_error *e)
 {
 	static const uint8_t unset[PROTO_SUBNET_LEN];
@@ -491,28 +504,38 @@ static void put_error(struct writer *w, const struct msg_error *e)
 	}
 	put_u8(w, e->request_type);
 	put_u8(w, e->code);
-	if (e->code == PERR_SUBNET_NOT_ALLOWED)
+	if (e->code == PERR_SUBNET_NOT_ALLOWED) {
 		put_subnet(w, &e->subnet);
-	else if (e->subnet.family != 0)
-		w->failed = true;
-	else
+	} else if (error_has_time(e->code)) {
+		put_u64(w, e->time_ns);
+		put_bytes(w, unset, PROTO_SUBNET_LEN - 8);
+	} else {
 		put_bytes(w, unset, sizeof(unset));
+	}
+}
+
+/* Reads n bytes that must all be zero. */
+static void get_zeros(struct reader *r, size_t n)
+{
+	const uint8_t *p = get(r, n);
+
+	if (p != NULL && !all_zero(p, n))
+		r->failed = true;
 }
 
 static void get_error(struct reader *r, struct msg_error *e)
 {
-	const uint8_t *unset;
-
 	e->request_type = get_u8(r);
 	e->code = get_u8(r);
-	if (!error_is_valid(e))
-		r->failed = true;
 	if (e->code == PERR_SUBNET_NOT_ALLOWED) {
 		get_subnet(r, &e->subnet);
-		return;
+	} else if (error_has_time(e->code)) {
+		e->time_ns = get_u64(r);
+		get_zeros(r, PROTO_SUBNET_LEN - 8);
+	} else {
+		get_zeros(r, PROTO_SUBNET_LEN);
 	}
-	unset = get(r, PROTO_SUBNET_LEN);
-	if (unset != NULL && !all_zero(unset, PROTO_SUBNET_LEN))
+	if (!error_is_valid(e))
 		r->failed = true;
 }
 
@@ -540,6 +563,7 @@ static void put_probe(struct writer *w, uint8_t type, const struct msg_probe *p)
 
 static void put_body(struct writer *w, const struct proto_msg *msg)
 {
+	static const uint8_t query_pad[PROTO_QUERY_PAD_LEN];
 	const struct msg_register *reg = &msg->u.reg;
 	const struct msg_register_ack *ack = &msg->u.reg_ack;
 
@@ -559,7 +583,9 @@ static void put_body(struct writer *w, const struct proto_msg *msg)
 		put_u16(w, ack->nat_port);
 		break;
 	case MSG_BINDING:
+		break;
 	case MSG_QUERY:
+		put_bytes(w, query_pad, sizeof(query_pad));
 		break;
 	case MSG_BINDING_ACK:
 		if (!endpoint_is_set(&msg->u.binding_ack.observed))
@@ -637,7 +663,11 @@ static void get_body(struct reader *r, struct proto_msg *msg)
 		get_register_ack(r, &msg->u.reg_ack);
 		break;
 	case MSG_BINDING:
+		break;
 	case MSG_QUERY:
+		/* Empty is what nodes before the padding sent. */
+		if (r->off < r->len)
+			get_zeros(r, PROTO_QUERY_PAD_LEN);
 		break;
 	case MSG_BINDING_ACK:
 		get_endpoint(r, &msg->u.binding_ack.observed);

@@ -20,7 +20,10 @@
  * nanoseconds since the Unix epoch) and the timestamp of the request being
  * answered (u64, 0 for a request).  A receiver rejects a timestamp that is
  * not greater than the last one it accepted from that sender, so a replayed
- * datagram is dropped.  All integers are big-endian.
+ * datagram is dropped.  The registry also rejects a timestamp more than
+ * PROTO_MAX_AHEAD_S ahead of its own clock, so that a node whose clock ran
+ * ahead and was then corrected is locked out for that long at most.  All
+ * integers are big-endian.
  *
  * Endpoints travel as 19 bytes (family 0/4/6, port, 16 address bytes with
  * IPv4 in the first 4) and subnets as 18 bytes (family, prefix, 16 bytes).
@@ -47,6 +50,28 @@
 #define PROTO_MIN_LEN (PROTO_HEADER_LEN + PROTO_TAG_LEN + PROTO_STAMP_LEN)
 #define PROTO_ENDPOINT_LEN 19
 #define PROTO_SUBNET_LEN 18
+
+/* The size of every sealed MSG_ERROR: type, code and an 18-byte detail. */
+#define PROTO_ERROR_BODY_LEN (2 + PROTO_SUBNET_LEN)
+#define PROTO_ERROR_LEN (PROTO_MIN_LEN + PROTO_ERROR_BODY_LEN)
+
+/*
+ * MSG_QUERY carries PROTO_ERROR_BODY_LEN zero bytes, so that it is as large
+ * as an error reply.  The registry replies to a request whose timestamp it
+ * did not accept only when the reply is no larger than the request.  An
+ * empty MSG_QUERY is accepted too.
+ */
+#define PROTO_QUERY_PAD_LEN PROTO_ERROR_BODY_LEN
+
+/*
+ * How far a timestamp may be ahead of the registry's clock.  Ten minutes
+ * covers months of drift of a clock without NTP: at 50 ppm, a common
+ * quartz tolerance, it drifts about 4 s a day.  A clock set to the wrong
+ * time zone, an hour or more ahead, is rejected with PERR_CLOCK_SKEW at
+ * once.  The bound also limits how long a node whose clock ran ahead is
+ * locked out once its clock is set right.
+ */
+#define PROTO_MAX_AHEAD_S 600
 
 enum proto_type {
 	MSG_REGISTER = 0x10,      /* node -> registry */
@@ -82,6 +107,8 @@ enum proto_error_code {
 	PERR_PEER_UNKNOWN = 5,      /* punch target not registered */
 	PERR_PEER_NOT_ALLOWED = 6,  /* punch target not reachable by rules */
 	PERR_BAD_REQUEST = 7,
+	PERR_CLOCK_SKEW = 8,        /* timestamp too far ahead of its clock */
+	PERR_STALE_TIMESTAMP = 9,   /* timestamp not after the last accepted */
 };
 
 const char *proto_error_name(uint8_t code);
@@ -170,12 +197,17 @@ struct msg_probe {
 /*
  * For PERR_SUBNET_NOT_ALLOWED, subnet is the first announced subnet the
  * node may not announce, so the node can name it; otherwise it is unset
- * (family 0).  On the wire: type, code, then the subnet's 18 bytes.
+ * (family 0).  time_ns is set for the two timestamp errors only: the
+ * registry's clock when the request arrived for PERR_CLOCK_SKEW, and the
+ * last timestamp it accepted from the node for PERR_STALE_TIMESTAMP.  On
+ * the wire: type, code, then an 18-byte detail: the subnet, or time_ns
+ * and 10 zero bytes, or 18 zero bytes.
  */
 struct msg_error {
 	uint8_t request_type;
 	uint8_t code;
 	struct subnet subnet;
+	uint64_t time_ns; /* ns since the epoch, or 0 */
 };
 
 struct proto_msg {

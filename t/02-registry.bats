@@ -215,7 +215,7 @@ register() {
 
 @test "unauthorized small request gets no larger reply" {
 	start_registry
-	run --separate-stderr forge stranger query
+	run --separate-stderr forge stranger binding
 	[ "$status" -eq 0 ]
 	[ "$output" = "no reply" ]
 	wait_for_text "$TMP/registry.log" 5 \
@@ -251,24 +251,96 @@ register() {
 		"$TMP/registry.log"
 }
 
-@test "replayed registration is rejected" {
+@test "replayed registration gets a stale-timestamp error" {
+	local stamp
+	stamp=$(($(date +%s) * 1000000000))
 	start_registry
-	run --separate-stderr forge hq -s 10.1.0.0/24 -x replay register
+	run --separate-stderr forge hq -s 10.1.0.0/24 -T "$stamp" -x replay \
+		register
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 2 ]
 	[[ "${lines[0]}" == "REGISTER_ACK "* ]]
-	[ "${lines[1]}" = "no reply" ]
+	[ "${lines[1]}" = "ERROR len=116 request=REGISTER code=9 (stale timestamp) subnet=- time=$stamp" ]
 	wait_for_text "$TMP/registry.log" 5 \
 		"warning: dropped REGISTER from hq at 127.0.0.1:"
-	grep -q ": replayed timestamp$" "$TMP/registry.log"
+	grep -q ": stale timestamp$" "$TMP/registry.log"
 }
 
-@test "older timestamp is rejected as a replay" {
+@test "older timestamp gets a stale-timestamp error" {
+	local stamp
+	stamp=$(($(date +%s) * 1000000000))
 	start_registry
-	run --separate-stderr forge hq -s 10.1.0.0/24 register
+	run --separate-stderr forge hq -s 10.1.0.0/24 -T "$stamp" register
 	[[ "$output" == "REGISTER_ACK "* ]]
 	run --separate-stderr forge hq -s 10.1.0.0/24 -T 1000 register
+	[ "$output" = "ERROR len=116 request=REGISTER code=9 (stale timestamp) subnet=- time=$stamp" ]
+}
+
+@test "replayed small request gets no reply" {
+	start_registry
+	run --separate-stderr avpn-forge -k "$TMP/hq.key" \
+		-R "$TMP/registry.pub" -r "127.0.0.1:$((PORT + 1))" \
+		-x replay binding
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 2 ]
+	[[ "${lines[0]}" == "BINDING_ACK len=115 "* ]]
+	[ "${lines[1]}" = "no reply" ]
+	[[ "$stderr" == *"(96 bytes, fault replay)" ]]
+	wait_for_text "$TMP/registry.log" 5 ": stale timestamp"
+}
+
+@test "replayed query gets a stale-timestamp error" {
+	start_registry
+	register hq 10.1.0.0/24
+	run --separate-stderr forge hq -x replay query
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 2 ]
+	[[ "${lines[0]}" == "PEERS "* ]]
+	[[ "${lines[1]}" == "ERROR len=116 request=QUERY code=9 (stale timestamp) subnet=- time="* ]]
+	[[ "$stderr" == *"(116 bytes, fault replay)" ]]
+}
+
+@test "timestamp 10 minutes ahead is accepted" {
+	local stamp
+	stamp=$((($(date +%s) + 590) * 1000000000))
+	start_registry
+	run --separate-stderr forge hq -s 10.1.0.0/24 -T "$stamp" register
+	[[ "$output" == "REGISTER_ACK "* ]]
+	run --separate-stderr forge hq -s 10.1.0.0/24 register
+	[ "$output" = "ERROR len=116 request=REGISTER code=9 (stale timestamp) subnet=- time=$stamp" ]
+}
+
+@test "timestamp an hour ahead gets a clock-skew error" {
+	local before after stamp time
+	start_registry
+	before=$(($(date +%s) * 1000000000))
+	stamp=$((before + 3600 * 1000000000))
+	run --separate-stderr forge hq -s 10.1.0.0/24 -T "$stamp" register
+	after=$((($(date +%s) + 1) * 1000000000))
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^"ERROR len=116 request=REGISTER code=8 (clock ahead of the registry's) subnet=- time="([0-9]+)$ ]]
+	time=${BASH_REMATCH[1]}
+	[ "$time" -ge "$before" ]
+	[ "$time" -le "$after" ]
+	wait_for_text "$TMP/registry.log" 5 \
+		"warning: rejected REGISTER from hq at 127.0.0.1:"
+	grep -Eq "timestamp 3(599|600) s ahead of the registry's clock$" \
+		"$TMP/registry.log"
+	# The rejected timestamp is not stored, so hq is not locked out.
+	run --separate-stderr forge hq -s 10.1.0.0/24 register
+	[[ "$output" == "REGISTER_ACK "* ]]
+}
+
+@test "timestamp ahead in a small request gets no reply" {
+	local stamp
+	stamp=$((($(date +%s) + 3600) * 1000000000))
+	start_registry
+	run --separate-stderr avpn-forge -k "$TMP/hq.key" \
+		-R "$TMP/registry.pub" -r "127.0.0.1:$((PORT + 1))" \
+		-T "$stamp" binding
 	[ "$output" = "no reply" ]
+	wait_for_text "$TMP/registry.log" 5 \
+		"warning: rejected BINDING from hq at 127.0.0.1:"
 }
 
 @test "datagram for another registry key gets KEY_MISMATCH" {
@@ -276,7 +348,7 @@ register() {
 	run --separate-stderr forge hq -x wrong-key query
 	[ "$status" -eq 0 ]
 	[ "$output" = "KEY_MISMATCH len=36 key=$(cat "$TMP/registry.pub")" ]
-	[[ "$stderr" == *"(96 bytes, fault wrong-key)" ]]
+	[[ "$stderr" == *"(116 bytes, fault wrong-key)" ]]
 	wait_for_text "$TMP/registry.log" 5 "sent KEY_MISMATCH to 127.0.0.1:"
 }
 
@@ -489,8 +561,8 @@ register() {
 	grep -q "info: loaded 1 nodes (1 registered) from $TMP/state" \
 		"$TMP/registry.log"
 	run --separate-stderr forge hq -s 10.1.0.0/24 -T "$stamp" register
-	[ "$output" = "no reply" ]
-	wait_for_text "$TMP/registry.log" 5 "replayed timestamp"
+	[ "$output" = "ERROR len=116 request=REGISTER code=9 (stale timestamp) subnet=- time=$stamp" ]
+	wait_for_text "$TMP/registry.log" 5 "stale timestamp"
 	run --separate-stderr forge b1 query
 	[[ "${lines[1]}" == "PEER name=hq role=hub "* ]]
 }

@@ -235,6 +235,20 @@ program_usage() {
 	[ "$count" -ge 12 ]
 }
 
+@test "avpn.7 lists every error code of proto.h" {
+	local value list count=0
+	list=$(subsection_source man/avpn.7 "Error codes")
+	while read -r value; do
+		grep -qx "\.It $value" <<<"$list" || {
+			echo "avpn.7: no error code $value" >&2
+			return 1
+		}
+		count=$((count + 1))
+	done < <(sed -n 's/^\tPERR_[A-Z_]* = \([0-9]*\),.*/\1/p' \
+		common/proto.h)
+	[ "$count" -ge 9 ]
+}
+
 @test "avpn.7 describes each field of the records" {
 	local fields
 	fields=$(subsection_source man/avpn.7 "Self record" |

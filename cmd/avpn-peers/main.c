@@ -209,21 +209,6 @@ report_rejection(const struct options *opts, const struct self_record *self,
 	     proto_error_name(error->code));
 }
 
-/*
- * Exits for a registry that did not answer.  The registry also stays
- * silent to a key it does not authorize when its error reply would be
- * larger than the request, as it is for the empty MSG_QUERY, so an
- * avpn-register run is the way to tell the two apart.
- */
-static void __attribute__((noreturn))
-explain_silence(const struct options *opts, const char *registry_name)
-{
-	errx(AVPN_EXIT_NO_ANSWER, "no answer from %s after %u s (registry "
-	     "down, address wrong, UDP blocked, or %s no longer authorized: "
-	     "avpn-register tells which)", registry_name, opts->timeout_s,
-	     opts->key_path);
-}
-
 /* Sends MSG_QUERY until every page has arrived; exits otherwise. */
 static void query_peers(const struct options *opts,
 			const struct self_record *self, struct page_set *set)
@@ -250,8 +235,6 @@ static void query_peers(const struct options *opts,
 	request.type = MSG_QUERY;
 	status = exchange_run(&ex, &request, on_peers_reply, set, &e);
 	close(fd);
-	if (status == EXCHANGE_TIMEOUT)
-		explain_silence(opts, name);
 	if (status != EXCHANGE_DONE) {
 		snprintf(pinned_from, sizeof(pinned_from), "the self record %s",
 			 opts->self_path);

@@ -111,10 +111,14 @@ static void registry_handle_error(struct run *r, const struct proto_msg *msg)
 	}
 	if (pe->request != REQUEST_SENT)
 		return;
-	if (msg->u.error.code == PERR_RATE_LIMITED &&
+	/* A stale timestamp means another program with our key got a later
+	 * one in first; the resend carries a newer timestamp. */
+	if ((msg->u.error.code == PERR_RATE_LIMITED ||
+	     msg->u.error.code == PERR_STALE_TIMESTAMP) &&
 	    pe->request_sends < REQUEST_MAX_SENDS) {
-		log_msg(LOG_LEVEL_INFO, "%s: punch request rate limited; "
+		log_msg(LOG_LEVEL_INFO, "%s: punch request rejected (%s); "
 			"sending it again in %d ms", pe->punch.name,
+			proto_error_name(msg->u.error.code),
 			REQUEST_RATE_LIMITED_RETRY_MS);
 		pe->request = REQUEST_SENT;
 		pe->request_next_us = now_us() +

@@ -16,6 +16,8 @@
 #define PUNCH_RATE 10
 #define PUNCH_BURST 10
 
+#define NS_PER_S 1000000000ULL
+
 static const char *const drop_texts[DROP_REASONS] = {
 	[DROP_SOURCE_RATE] = "over the per-source rate limit",
 	[DROP_NOT_CONTROL] = "not a control message",
@@ -24,7 +26,7 @@ static const char *const drop_texts[DROP_REASONS] = {
 	[DROP_UNKNOWN_FORGED] = "unknown key, authentication failed",
 	[DROP_FORGED] = "authentication failed",
 	[DROP_MALFORMED] = "malformed body",
-	[DROP_REPLAY] = "replayed timestamp",
+	[DROP_REPLAY] = "stale timestamp",
 	[DROP_UNEXPECTED] = "unexpected message type for this port",
 	[DROP_WEAK_KEY] = "weak public key",
 	[DROP_SEND] = "send failed",
@@ -89,6 +91,60 @@ static void send_error(struct registry *r, const struct datagram *d,
 	if (net != NULL)
 		m.u.error.subnet = *net;
 	send_to_node(r, d->reply, &d->from, i, &m);
+}
+
+/*
+ * Sends PERR_CLOCK_SKEW or PERR_STALE_TIMESTAMP with the registry's time.
+ * The request's timestamp was not accepted, so the datagram may be a
+ * replay sent from a spoofed source address.  So the reply goes out only
+ * when it is no larger than the request, and it is sealed, so it reveals
+ * nothing to that address.
+ */
+static void send_clock_error(struct registry *r, const struct datagram *d,
+			     uint32_t i, const struct proto_msg *req,
+			     uint8_t code, uint64_t time_ns)
+{
+	struct proto_msg m;
+
+	if (d->len < PROTO_ERROR_LEN)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_ERROR;
+	m.echo = req->timestamp;
+	m.u.error.request_type = req->type;
+	m.u.error.code = code;
+	m.u.error.time_ns = time_ns;
+	send_to_node(r, d->reply, &d->from, i, &m);
+}
+
+/*
+ * Rejects a timestamp too far ahead of the registry's clock, which would
+ * lock the node out until its clock caught up, and one not after the last
+ * accepted from node i, a replay or a clock that went back.  A rejected
+ * timestamp leaves the node's state as it was.
+ */
+static bool timestamp_accepted(struct registry *r, const struct datagram *d,
+			       uint32_t i, const struct proto_msg *m)
+{
+	uint64_t now_ns = (uint64_t)r->now_s * NS_PER_S;
+	uint64_t last = r->table.nodes[i].last_ts;
+	char reason[96];
+
+	if (m->timestamp > now_ns + (uint64_t)PROTO_MAX_AHEAD_S * NS_PER_S) {
+		snprintf(reason, sizeof(reason), "timestamp %llu s ahead of "
+			 "the registry's clock",
+			 (unsigned long long)((m->timestamp - now_ns) /
+					      NS_PER_S));
+		log_rejection(r, d, i, reason);
+		send_clock_error(r, d, i, m, PERR_CLOCK_SKEW, now_ns);
+		return false;
+	}
+	if (m->timestamp <= last) {
+		drop(r, d, DROP_REPLAY, i, NULL);
+		send_clock_error(r, d, i, m, PERR_STALE_TIMESTAMP, last);
+		return false;
+	}
+	return true;
 }
 
 static void reply_register_ack(struct registry *r, const struct datagram *d,
@@ -353,7 +409,7 @@ static void handle_stranger(struct registry *r, const struct datagram *d,
 		drop(r, d, DROP_UNKNOWN_FORGED, NO_NODE, key);
 		return;
 	}
-	answered = d->len >= PROTO_MIN_LEN + 2 + PROTO_SUBNET_LEN;
+	answered = d->len >= PROTO_ERROR_LEN;
 	if (answered) {
 		memset(&reply, 0, sizeof(reply));
 		reply.type = MSG_ERROR;
@@ -456,10 +512,8 @@ static uint32_t authenticate(struct registry *r, const struct datagram *d,
 		}
 		return NO_NODE;
 	}
-	if (m->timestamp <= r->table.nodes[i].last_ts) {
-		drop(r, d, DROP_REPLAY, i, NULL);
+	if (!timestamp_accepted(r, d, i, m))
 		return NO_NODE;
-	}
 	return i;
 }
 

@@ -76,15 +76,19 @@ static void print_peer(const char *label, const struct msg_peer *p)
 	       nat_type_name((enum nat_type)p->nat));
 }
 
+/* The time is printed only for the codes that carry one. */
 static void print_error(const struct msg_error *e, size_t len)
 {
 	char net[SUBNET_STRLEN] = "-";
 
 	if (e->subnet.family != 0)
 		subnet_format(net, &e->subnet);
-	printf("ERROR len=%zu request=%s code=%u (%s) subnet=%s\n", len,
+	printf("ERROR len=%zu request=%s code=%u (%s) subnet=%s", len,
 	       proto_type_name(e->request_type), e->code,
 	       proto_error_name(e->code), net);
+	if (e->time_ns != 0)
+		printf(" time=%llu", (unsigned long long)e->time_ns);
+	printf("\n");
 }
 
 static const char *event_name(uint8_t event)

@@ -357,9 +357,15 @@ static void test_seal_limits(void)
 
 	make_msg(&m, MSG_QUERY);
 	len = seal(buf, sizeof(buf), &m);
-	CHECK(len == PROTO_MIN_LEN, "QUERY is the minimum length");
-	CHECK(seal(buf, PROTO_MIN_LEN - 1, &m) == -1,
+	CHECK(len == PROTO_ERROR_LEN, "QUERY is as long as an ERROR");
+	CHECK(seal(buf, PROTO_ERROR_LEN - 1, &m) == -1,
 	      "seal into one byte too few fails");
+	make_msg(&m, MSG_BINDING);
+	CHECK(seal(buf, sizeof(buf), &m) == PROTO_MIN_LEN,
+	      "BINDING is the minimum length");
+	make_msg(&m, MSG_ERROR);
+	CHECK(seal(buf, sizeof(buf), &m) == PROTO_ERROR_LEN,
+	      "ERROR is PROTO_ERROR_LEN long");
 	m.timestamp = 0;
 	CHECK(seal(buf, sizeof(buf), &m) == -1, "timestamp 0 fails");
 	make_msg(&m, MSG_QUERY);
@@ -628,8 +634,9 @@ static void test_decode_small_bodies(void)
 	      "PERR_TABLE_FULL with a subnet byte set is rejected");
 	CHECK(reseal_and_open(&m, edit_set, SET(17, 0)) == -1,
 	      "error code 0 is rejected");
-	CHECK(reseal_and_open(&m, edit_set, SET(17, PERR_BAD_REQUEST + 1)) == -1,
-	      "error code 8 is rejected");
+	CHECK(reseal_and_open(&m, edit_set,
+			      SET(17, PERR_STALE_TIMESTAMP + 1)) == -1,
+	      "error code 10 is rejected");
 	CHECK(reseal_and_open(&m, edit_set, SET(16, 1)) == -1,
 	      "error about a WireGuard type is rejected");
 	make_msg(&m, MSG_UPDATE);
@@ -639,7 +646,13 @@ static void test_decode_small_bodies(void)
 	      "update event 4 is rejected");
 	make_msg(&m, MSG_QUERY);
 	CHECK(reseal_and_open(&m, edit_append, 0) == -1,
-	      "QUERY with a body is rejected");
+	      "QUERY with 21 bytes of padding is rejected");
+	CHECK(reseal_and_open(&m, edit_set, SET(16 + 19, 1)) == -1,
+	      "QUERY with a non-zero padding byte is rejected");
+	CHECK(reseal_and_open(&m, edit_cut, 1) == -1,
+	      "QUERY with 19 bytes of padding is rejected");
+	CHECK(reseal_and_open(&m, edit_cut, PROTO_QUERY_PAD_LEN) == 0,
+	      "QUERY without padding opens");
 	make_msg(&m, MSG_BINDING);
 	CHECK(reseal_and_open(&m, edit_append, 0) == -1,
 	      "BINDING with a body is rejected");
@@ -655,6 +668,46 @@ static void test_decode_small_bodies(void)
 	make_msg(&m, MSG_PROBE_REPLY);
 	CHECK(reseal_and_open(&m, edit_set, SET(24, 0)) == -1,
 	      "PROBE_REPLY without observed endpoint is rejected");
+}
+
+/* The two timestamp errors carry a time in the first 8 detail bytes. */
+static void test_decode_clock_errors(void)
+{
+	uint8_t buf[AVPN_DATAGRAM_MAX];
+	struct proto_msg m, got;
+	ssize_t len;
+
+	make_msg(&m, MSG_ERROR);
+	m.u.error.request_type = MSG_QUERY;
+	m.u.error.code = PERR_STALE_TIMESTAMP;
+	memset(&m.u.error.subnet, 0, sizeof(m.u.error.subnet));
+	m.u.error.time_ns = 0x0102030405060708ull;
+	len = seal(buf, sizeof(buf), &m);
+	CHECK(len == PROTO_ERROR_LEN, "stale-timestamp ERROR seals");
+	CHECK(open_reg(&got, buf, len > 0 ? len : 0) == 0,
+	      "stale-timestamp ERROR opens");
+	CHECK(got.u.error.time_ns == m.u.error.time_ns,
+	      "stale-timestamp ERROR keeps the time");
+	CHECK(got.u.error.code == PERR_STALE_TIMESTAMP,
+	      "stale-timestamp ERROR keeps the code");
+	CHECK(reseal_and_open(&m, edit_set, SET(18, 0x81)) == 0,
+	      "time with the top bit set opens");
+	CHECK(reseal_and_open(&m, edit_zero, ZERO(18, 8)) == -1,
+	      "timestamp error with time 0 is rejected");
+	CHECK(reseal_and_open(&m, edit_set, SET(26, 1)) == -1,
+	      "timestamp error with a byte set after the time is rejected");
+	m.u.error.code = PERR_CLOCK_SKEW;
+	CHECK(reseal_and_open(&m, edit_none, 0) == 0, "clock-skew ERROR opens");
+	m.u.error.time_ns = 0;
+	CHECK(seal(buf, sizeof(buf), &m) == -1,
+	      "clock-skew ERROR without a time fails");
+	m.u.error.code = PERR_TABLE_FULL;
+	m.u.error.time_ns = 1;
+	CHECK(seal(buf, sizeof(buf), &m) == -1,
+	      "table-full ERROR with a time fails");
+	m.u.error.time_ns = 0;
+	CHECK(reseal_and_open(&m, edit_set, SET(25, 1)) == -1,
+	      "table-full ERROR with a time byte set is rejected");
 }
 
 static void test_key_mismatch(void)
@@ -699,6 +752,11 @@ static void test_names(void)
 {
 	CHECK_STR(proto_error_name(PERR_TABLE_FULL), "registry table full",
 		  "error name of PERR_TABLE_FULL");
+	CHECK_STR(proto_error_name(PERR_STALE_TIMESTAMP), "stale timestamp",
+		  "error name of PERR_STALE_TIMESTAMP");
+	CHECK_STR(proto_error_name(PERR_CLOCK_SKEW),
+		  "clock ahead of the registry's",
+		  "error name of PERR_CLOCK_SKEW");
 	CHECK_STR(proto_error_name(0), "unknown error", "error name of 0");
 	CHECK_STR(proto_error_name(200), "unknown error", "error name of 200");
 	CHECK_STR(proto_type_name(MSG_PUNCH), "PUNCH", "type name of PUNCH");
@@ -746,6 +804,7 @@ int main(void)
 	test_decode_names();
 	test_decode_peers();
 	test_decode_small_bodies();
+	test_decode_clock_errors();
 	test_key_mismatch();
 	test_timestamp();
 	test_names();
