@@ -200,6 +200,48 @@ int endpoint_resolve(union endpoint *ep, const char *s, uint16_t default_port,
 	return 0;
 }
 
+/* Names the kind of address that no datagram should go to, or NULL. */
+static const char *endpoint_v4_bad_kind(const struct in_addr *addr)
+{
+	uint32_t a = ntohl(addr->s_addr);
+
+	if (a >> 24 == 0)
+		return "an address of 0.0.0.0/8 (this host)";
+	if (a == 0xffffffffu)
+		return "the broadcast address";
+	if (a >> 28 == 0xe)
+		return "a multicast address";
+	return NULL;
+}
+
+int endpoint_check_unicast(const union endpoint *ep, struct avpn_error *err)
+{
+	const struct in6_addr *a6 = &ep->in6.sin6_addr;
+	char text[ENDPOINT_STRLEN];
+	const char *kind = NULL;
+	struct in_addr a4;
+
+	if (ep->sa.sa_family == AF_INET) {
+		kind = endpoint_v4_bad_kind(&ep->in.sin_addr);
+	} else if (ep->sa.sa_family == AF_INET6) {
+		if (IN6_IS_ADDR_UNSPECIFIED(a6))
+			kind = "the unspecified address";
+		else if (IN6_IS_ADDR_MULTICAST(a6))
+			kind = "a multicast address";
+		else if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			memcpy(&a4, &a6->s6_addr[12], sizeof(a4));
+			kind = endpoint_v4_bad_kind(&a4);
+		}
+	} else {
+		return error_set(err, "endpoint is unset");
+	}
+	if (kind == NULL)
+		return 0;
+	endpoint_format(text, ep);
+	return error_set(err, "endpoint %s is %s, not a unicast address", text,
+			 kind);
+}
+
 void endpoint_format(char out[ENDPOINT_STRLEN], const union endpoint *ep)
 {
 	char addr[INET6_ADDRSTRLEN];

@@ -34,6 +34,16 @@ int endpoint_parse(union endpoint *ep, const char *s, uint16_t default_port,
 int endpoint_resolve(union endpoint *ep, const char *s, uint16_t default_port,
 		     struct avpn_error *err);
 
+/*
+ * Checks that ep is a unicast address that datagrams can be sent to.
+ * Rejects an unset endpoint, 0.0.0.0/8 (sending to 0.0.0.0 reaches this
+ * host), 255.255.255.255, multicast (224.0.0.0/4, ff00::/8) and the IPv6
+ * unspecified address ::, also in their IPv4-mapped IPv6 forms.  The error
+ * names the endpoint.  endpoint_parse accepts them, because a listening
+ * address may be 0.0.0.0.
+ */
+int endpoint_check_unicast(const union endpoint *ep, struct avpn_error *err);
+
 /* Writes the canonical form; an unset endpoint (family 0) is "-". */
 void endpoint_format(char out[ENDPOINT_STRLEN], const union endpoint *ep);
 

@@ -202,6 +202,29 @@ bool punch_timestamp_accept(struct punch_peer *p, uint64_t timestamp)
 	return true;
 }
 
+int punch_peer_record_check(const struct peer_record *rec,
+			    struct avpn_error *err)
+{
+	const struct {
+		const char *field;
+		const union endpoint *ep;
+	} eps[] = {
+		{ "override endpoint", &rec->override },
+		{ "public endpoint", &rec->public_ep },
+		{ "private endpoint", &rec->private_ep },
+	};
+	struct avpn_error e;
+	size_t i;
+
+	for (i = 0; i < sizeof(eps) / sizeof(eps[0]); i++) {
+		if (endpoint_is_set(eps[i].ep) &&
+		    endpoint_check_unicast(eps[i].ep, &e) == -1)
+			return error_set(err, "%s of %s: %s", eps[i].field,
+					 rec->name, e.text);
+	}
+	return 0;
+}
+
 int punch_registry_check(const union endpoint *registry,
 			 const union endpoint *from, uint64_t timestamp_ns,
 			 uint64_t now_ns, struct avpn_error *err)
@@ -344,7 +367,8 @@ static int punch_path_parse_rest(struct punch_path *path, char **f,
 {
 	struct avpn_error e;
 
-	if (endpoint_parse(&path->endpoint, f[2], 0, &e) == -1)
+	if (endpoint_parse(&path->endpoint, f[2], 0, &e) == -1 ||
+	    endpoint_check_unicast(&path->endpoint, &e) == -1)
 		return error_set(err, "endpoint: %s", e.text);
 	if (port_parse(&path->local_port, f[3], &e) == -1)
 		return error_set(err, "local port: %s", e.text);

@@ -161,6 +161,13 @@ void punch_candidates_from_peer(struct punch_peer *p,
 				const union endpoint *private_ep);
 
 /*
+ * Checks that the set endpoints of a peer line (override, public and
+ * private) are unicast addresses; the error names the field and value.
+ */
+int punch_peer_record_check(const struct peer_record *rec,
+			    struct avpn_error *err);
+
+/*
  * Starts (or restarts) probing: the first round is due at now_us and the
  * punch expires budget_ms later.  with_low_ttl is false for a node with no
  * NAT of its own, whose low-TTL probes would only reach the far NAT early.

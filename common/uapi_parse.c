@@ -150,7 +150,8 @@ static int parse_peer_line(struct parse_state *st, const char *key,
 	}
 	if (strcmp(key, "endpoint") == 0) {
 		peer->has_endpoint = true;
-		if (endpoint_parse(&peer->endpoint, value, 0, st->err) == -1) {
+		if (endpoint_parse(&peer->endpoint, value, 0, st->err) == -1 ||
+		    endpoint_check_unicast(&peer->endpoint, st->err) == -1) {
 			st->errno_value = EINVAL;
 			return -1;
 		}

@@ -109,3 +109,54 @@ send_as_registry() {
 	wait_log "$TMP/$IF_A.log" "debug: ignored BINDING from the registry" 5
 	[ "$(drop_count "$IF_A" control-rejected)" = 1 ]
 }
+
+@test "peer endpoint 0.0.0.0 is rejected" {
+	write_peer b b "0.0.0.0:$TUNNEL_PORT_B" 10.99.0.2/32 >"$TMP/a.peers"
+	run --separate-stderr in_ns A timeout 5 avpn-tunnel -k "$TMP/a.key" \
+		-i "$IF_A" "$TMP/a.self" "$TMP/a.peers"
+	[ "$status" -eq 2 ]
+	[ "$output" = "" ]
+	[ "$stderr" = "avpn-tunnel: $TMP/a.peers:1: public endpoint of b: endpoint 0.0.0.0:$TUNNEL_PORT_B is an address of 0.0.0.0/8 (this host), not a unicast address" ]
+}
+
+@test "peer endpoints broadcast and multicast are rejected" {
+	local ep
+	for ep in 255.255.255.255:1 224.0.0.1:1 '[::]:1' '[ff02::1]:1'; do
+		write_peer b b "$ep" 10.99.0.2/32 >"$TMP/a.peers"
+		run --separate-stderr in_ns A timeout 5 avpn-tunnel \
+			-k "$TMP/a.key" -i "$IF_A" "$TMP/a.self" "$TMP/a.peers"
+		[ "$status" -eq 2 ]
+		[[ "$stderr" == "avpn-tunnel: $TMP/a.peers:1: public endpoint of b: endpoint $ep is "*", not a unicast address" ]]
+	done
+}
+
+@test "path line endpoint 0.0.0.0 is rejected" {
+	printf '%s\tb\t0.0.0.0:40002\t40001\t1.000\tpublic\t10.99.0.2/32\n' \
+		"$(cat "$TMP/b.pub")" >"$TMP/a.paths"
+	run --separate-stderr in_ns A timeout 5 avpn-tunnel -k "$TMP/a.key" \
+		-i "$IF_A" "$TMP/a.self" "$TMP/a.paths"
+	[ "$status" -eq 2 ]
+	[ "$output" = "" ]
+	[ "$stderr" = "avpn-tunnel: $TMP/a.paths:1: endpoint: endpoint 0.0.0.0:40002 is an address of 0.0.0.0/8 (this host), not a unicast address" ]
+}
+
+@test "UAPI endpoint 0.0.0.0 is rejected" {
+	: >"$TMP/a.peers"
+	avpn_start A "$IF_A" "$TMP/a.self" "$TMP/a.peers"
+	run --separate-stderr in_ns A wg set "$IF_A" peer "$(cat "$TMP/b.pub")" \
+		endpoint 0.0.0.0:40002
+	[ "$status" -ne 0 ]
+	run in_ns A wg show "$IF_A" peers
+	[ "$output" = "" ]
+	grep -qF "endpoint 0.0.0.0:40002 is an address of 0.0.0.0/8 (this host), not a unicast address" \
+		"$TMP/$IF_A.log"
+}
+
+@test "avpn-punch rejects peer endpoint 0.0.0.0" {
+	write_peer b b "0.0.0.0:$TUNNEL_PORT_B" 10.99.0.2/32 >"$TMP/a.peers"
+	run --separate-stderr in_ns A avpn-punch -k "$TMP/a.key" -t 1 \
+		"$TMP/a.self" "$TMP/a.peers"
+	[ "$status" -eq 2 ]
+	[ "$output" = "" ]
+	[ "$stderr" = "avpn-punch: $TMP/a.peers: public endpoint of b: endpoint 0.0.0.0:$TUNNEL_PORT_B is an address of 0.0.0.0/8 (this host), not a unicast address" ]
+}

@@ -158,6 +158,9 @@ static void load_peers(const struct options *opts)
 		if (sodium_memcmp(recs[i].public_key, run.my_public,
 				  AVPN_KEY_LEN) == 0)
 			continue;
+		if (punch_peer_record_check(&recs[i], &e) == -1)
+			errx(AVPN_EXIT_USAGE, "%s: %s", opts->peers_path,
+			     e.text);
 		pe = run_find_peer(&run, recs[i].public_key);
 		if (pe != NULL)
 			errx(AVPN_EXIT_USAGE, "%s: peer %s is listed twice",

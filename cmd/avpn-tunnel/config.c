@@ -71,7 +71,8 @@ static int entry_parse(struct peer_entry *e, const char *line,
 	n = fields_split(copy, fields, PEER_FIELDS + 1);
 	memset(e, 0, sizeof(*e));
 	if (n == PEER_FIELDS) {
-		if (peer_record_parse(&rec, line, err) == -1)
+		if (peer_record_parse(&rec, line, err) == -1 ||
+		    punch_peer_record_check(&rec, err) == -1)
 			return -1;
 		memcpy(e->public_key, rec.public_key, AVPN_KEY_LEN);
 		memcpy(e->name, rec.name, sizeof(e->name));
@@ -331,6 +332,7 @@ void config_apply_peers(struct tunnel *t, const struct peer_entries *list)
 struct peer *config_peer_from_update(struct tunnel *t,
 				     const struct msg_peer *mp)
 {
+	struct avpn_error err;
 	struct peer_entry e;
 
 	memset(&e, 0, sizeof(e));
@@ -345,5 +347,11 @@ struct peer *config_peer_from_update(struct tunnel *t,
 	e.subnets = mp->subnets;
 	if (memcmp(e.public_key, t->public_key, AVPN_KEY_LEN) == 0)
 		return NULL;
+	if (endpoint_is_set(&e.endpoint) &&
+	    endpoint_check_unicast(&e.endpoint, &err) == -1) {
+		log_msg(LOG_LEVEL_WARN, "peer %s from the registry not "
+			"applied: %s", e.name, err.text);
+		return NULL;
+	}
 	return entry_apply(t, &e, ORIGIN_REGISTRY);
 }

@@ -1,5 +1,6 @@
 /* Unit tests for common/endpoint.c: parsing, formatting and ports. */
 #include <arpa/inet.h>
+#include <string.h>
 
 #include "endpoint.h"
 #include "unit.h"
@@ -173,6 +174,52 @@ static void test_port_parse(void)
 	}
 }
 
+static void test_check_unicast(void)
+{
+	static const char *good[] = {
+		"192.0.2.1:1", "1.0.0.0:1", "223.255.255.255:1",
+		"255.255.255.254:1", "[2001:db8::1]:1", "[::1]:1",
+		"[::ffff:192.0.2.1]:1",
+	};
+	static const struct {
+		const char *s, *want;
+	} bad[] = {
+		{ "0.0.0.0:51820", "endpoint 0.0.0.0:51820 is an address of "
+		  "0.0.0.0/8 (this host), not a unicast address" },
+		{ "0.1.2.3:1", "0.0.0.0/8" },
+		{ "255.255.255.255:1", "endpoint 255.255.255.255:1 is the "
+		  "broadcast address, not a unicast address" },
+		{ "224.0.0.1:1", "endpoint 224.0.0.1:1 is a multicast "
+		  "address, not a unicast address" },
+		{ "239.255.255.255:1", "multicast" },
+		{ "[::]:1", "endpoint [::]:1 is the unspecified address, "
+		  "not a unicast address" },
+		{ "[ff02::1]:1", "multicast" },
+		{ "[::ffff:0.0.0.0]:1", "0.0.0.0/8" },
+		{ "[::ffff:224.0.0.1]:1", "multicast" },
+	};
+	struct avpn_error e = { "" };
+	union endpoint ep;
+	char name[160];
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		endpoint_parse(&ep, good[i], 0, NULL);
+		snprintf(name, sizeof(name), "%s is unicast", good[i]);
+		CHECK(endpoint_check_unicast(&ep, &e) == 0, name);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(endpoint_parse(&ep, bad[i].s, 0, NULL) == 0,
+		      "endpoint_parse accepts non-unicast");
+		snprintf(name, sizeof(name), "%s is rejected", bad[i].s);
+		CHECK(endpoint_check_unicast(&ep, &e) == -1, name);
+		snprintf(name, sizeof(name), "%s error names it", bad[i].s);
+		CHECK(strstr(e.text, bad[i].want) != NULL, name);
+	}
+	memset(&ep, 0, sizeof(ep));
+	CHECK(endpoint_check_unicast(&ep, &e) == -1, "unset is rejected");
+}
+
 int main(void)
 {
 	test_parse_good();
@@ -180,5 +227,6 @@ int main(void)
 	test_helpers();
 	test_resolve();
 	test_port_parse();
+	test_check_unicast();
 	return unit_done();
 }
