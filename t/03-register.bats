@@ -322,6 +322,67 @@ make_self_file() {
 	cmp "$TMP/self" "$TMP/self.before"
 }
 
+# Stops the registry, runs register_hq -v -t 10 on a free port in the
+# background and waits for its first request, so that a forgery sent now
+# arrives before any answer.  Sets RUN_PID and NODE_PORT.
+register_while_stopped() {
+	NODE_PORT=$(free_udp_port)
+	kill -STOP "$REGISTRY_PID"
+	register_hq -v -t 10 -p "$NODE_PORT" >"$TMP/out" 2>"$TMP/err" 3>&- &
+	RUN_PID=$!
+	wait_for_text "$TMP/err" "sent REGISTER request (attempt 1)"
+}
+
+@test "register ignores a forged key mismatch" {
+	require_netns
+	make_keypair other
+	register_while_stopped
+	mismatch-spoof -K "$TMP/other.pub" "$REGISTRY" "127.0.0.1:$NODE_PORT"
+	wait_for_text "$TMP/err" "received a key mismatch"
+	kill -CONT "$REGISTRY_PID"
+	wait "$RUN_PID"
+	[ "$(cut -f 1 "$TMP/out")" = hq ]
+	[ "$(cut -f 3 "$TMP/out")" = "127.0.0.1:$NODE_PORT" ]
+	! grep -q "error\|answered with key" "$TMP/err"
+}
+
+@test "register exits 4 after a lone key mismatch" {
+	require_netns
+	local start
+	make_keypair other
+	register_while_stopped
+	start=$SECONDS
+	mismatch-spoof -K "$TMP/other.pub" "$REGISTRY" "127.0.0.1:$NODE_PORT"
+	status=0
+	wait "$RUN_PID" || status=$?
+	[ "$status" -eq 4 ]
+	[ "$(cat "$TMP/out")" = "" ]
+	[ "$(tail -n 1 "$TMP/err")" = "avpn-register: registry $REGISTRY answered with key $(cat "$TMP/other.pub"), not the pinned key $(cat "$TMP/registry.pub") from $TMP/registry.pub" ]
+	# The grace period, not the 10 s of -t, ends the wait.
+	[ $((SECONDS - start)) -ge 1 ]
+	[ $((SECONDS - start)) -le 4 ]
+}
+
+@test "register after the clock went back exits 5" {
+	make_self_file
+	forge_ahead hq 300
+	start=$SECONDS
+	run --separate-stderr register_hq -s 10.1.0.0/24 -o "$TMP/self"
+	[ "$status" -eq 5 ]
+	[ "$output" = "" ]
+	[[ "$stderr" =~ ^"avpn-register: registry $REGISTRY rejected REGISTER: it accepted a timestamp "(29[0-9]|300)" s ahead of this node's clock before (the clock went backwards, or a datagram was replayed); set the clock right (NTP) or wait that long"$ ]]
+	[ $((SECONDS - start)) -le 2 ]
+	cmp "$TMP/self" "$TMP/self.before"
+}
+
+@test "register waits out a short clock step back" {
+	forge_ahead hq 2
+	run --separate-stderr register_hq -v -s 10.1.0.0/24
+	[ "$status" -eq 0 ]
+	[ "$(cut -f 1 <<<"$output")" = hq ]
+	[[ "$stderr" == *"the registry rejected REGISTER as stale; resending"* ]]
+}
+
 @test "register with an unauthorized key exits 5" {
 	make_self_file
 	make_keypair stranger

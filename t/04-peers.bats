@@ -250,3 +250,36 @@ peer_names() {
 	[ "$output" = "" ]
 	[ "$stderr" = "avpn-peers: registry $REGISTRY rejected $TMP/dc.key: key not authorized; add $(cat "$TMP/dc.pub") to the registry's authorized-nodes file" ]
 }
+
+@test "peers after the clock went back exits 5" {
+	register_node hq
+	printf 'old\n' >"$TMP/peers"
+	forge_ahead hq 300
+	start=$SECONDS
+	run --separate-stderr peers_of hq -o "$TMP/peers"
+	[ "$status" -eq 5 ]
+	[ "$output" = "" ]
+	[[ "$stderr" =~ ^"avpn-peers: registry $REGISTRY rejected QUERY: it accepted a timestamp "(29[0-9]|300)" s ahead of this node's clock before (the clock went backwards, or a datagram was replayed); set the clock right (NTP) or wait that long"$ ]]
+	[ $((SECONDS - start)) -le 2 ]
+	[ "$(cat "$TMP/peers")" = old ]
+}
+
+@test "peers ignores a forged key mismatch" {
+	require_netns
+	local pid port
+	register_node hq
+	register_node dc
+	make_keypair other
+	port=$(cut -f 3 "$TMP/hq.self")
+	port=${port##*:}
+	kill -STOP "$REGISTRY_PID"
+	peers_of hq -v -t 10 >"$TMP/out" 2>"$TMP/err" 3>&- &
+	pid=$!
+	wait_for_text "$TMP/err" "sent QUERY request (attempt 1)"
+	mismatch-spoof -K "$TMP/other.pub" "$REGISTRY" "127.0.0.1:$port"
+	wait_for_text "$TMP/err" "received a key mismatch"
+	kill -CONT "$REGISTRY_PID"
+	wait "$pid"
+	[ "$(cut -f 1 "$TMP/out")" = dc ]
+	! grep -q "answered with key" "$TMP/err"
+}

@@ -197,6 +197,10 @@ static bool query_binding(struct registration *reg,
 	exchange_init(&ex, reg, fd, deadline);
 	status = exchange_run(&ex, &request, on_reply, &slot, &e);
 	close(fd);
+	if (status == EXCHANGE_CLOCK_SKEW || status == EXCHANGE_STALE) {
+		exchange_explain(&e, status, &ex, name, 0, NULL);
+		status = EXCHANGE_FAILED;
+	}
 	if (status == EXCHANGE_DONE && slot.msg.type == MSG_ERROR) {
 		error_set(&e, "the registry rejected it: %s",
 			  proto_error_name(slot.msg.u.error.code));

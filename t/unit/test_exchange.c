@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -129,6 +130,14 @@ static void send_key_mismatch(int fd, const uint8_t *key)
 		send(fd, buf, (size_t)len, 0);
 }
 
+static void stay_silent(int fd)
+{
+	uint8_t buf[2048];
+
+	while (recv(fd, buf, sizeof(buf), 0) > 0)
+		;
+}
+
 static void mismatch_pinned_then_other(int fd)
 {
 	uint8_t buf[2048];
@@ -136,14 +145,103 @@ static void mismatch_pinned_then_other(int fd)
 	recv(fd, buf, sizeof(buf), 0);
 	send_key_mismatch(fd, reg_pub);
 	send_key_mismatch(fd, other_pub);
+	stay_silent(fd);
 }
 
-static void stay_silent(int fd)
+/* A forged key mismatch, then the registry's reply to the next send. */
+static void mismatch_then_answer(int fd)
 {
-	uint8_t buf[2048];
+	read_request(fd);
+	send_key_mismatch(fd, other_pub);
+	send_ack(fd, read_request(fd), reg_pub, shared_reg);
+	stay_silent(fd);
+}
 
-	while (recv(fd, buf, sizeof(buf), 0) > 0)
-		;
+/* A reply, then a key mismatch that must not undo it. */
+static void answer_then_mismatch(int fd)
+{
+	send_ack(fd, read_request(fd), reg_pub, shared_reg);
+	send_key_mismatch(fd, other_pub);
+	stay_silent(fd);
+}
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void send_clock_error(int fd, uint64_t echo, uint8_t code,
+			     uint64_t time_ns)
+{
+	uint8_t buf[AVPN_DATAGRAM_MAX];
+	struct proto_msg msg;
+	ssize_t len;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.type = MSG_ERROR;
+	msg.timestamp = proto_timestamp();
+	msg.echo = echo;
+	msg.u.error.request_type = MSG_REGISTER;
+	msg.u.error.code = code;
+	msg.u.error.time_ns = time_ns;
+	len = proto_seal(buf, sizeof(buf), &msg, reg_pub, node_pub,
+			 shared_reg);
+	if (len > 0)
+		send(fd, buf, (size_t)len, 0);
+}
+
+/* A registry whose clock is an hour behind the node's. */
+static void reject_clock_ahead(int fd)
+{
+	uint64_t ts = read_request(fd);
+
+	send_clock_error(fd, ts, PERR_CLOCK_SKEW, ts - 3600000000000ull);
+	stay_silent(fd);
+}
+
+/*
+ * A registry that accepted a timestamp `ahead_ms` later than its clock at
+ * the start: it rejects every request up to that timestamp as stale, and
+ * acknowledges the later ones unless `never_ack` is set.
+ */
+static void reject_stale_until(int fd, uint64_t ahead_ms, bool never_ack)
+{
+	uint64_t last = realtime_ns() + ahead_ms * 1000000u, ts;
+
+	while ((ts = read_request(fd)) != 0) {
+		if (ts <= last || never_ack)
+			send_clock_error(fd, ts, PERR_STALE_TIMESTAMP, last);
+		else
+			send_ack(fd, ts, reg_pub, shared_reg);
+	}
+}
+
+static void stale_for_an_hour(int fd)
+{
+	reject_stale_until(fd, 3600 * 1000, false);
+}
+
+static void stale_for_300_ms(int fd)
+{
+	reject_stale_until(fd, 300, false);
+}
+
+static void stale_already_past(int fd)
+{
+	uint64_t ts = read_request(fd);
+
+	/* Another program with this key got 1 ms ahead of this send. */
+	send_clock_error(fd, ts, PERR_STALE_TIMESTAMP, ts + 1000000);
+	send_ack(fd, read_request(fd), reg_pub, shared_reg);
+	stay_silent(fd);
+}
+
+static void stale_at_every_send(int fd)
+{
+	reject_stale_until(fd, 300, true);
 }
 
 static void close_at_once(int fd)
@@ -236,13 +334,101 @@ static void test_key_mismatch(void)
 {
 	struct replies r = { .calls_needed = 1 };
 	struct exchange ex;
+	uint64_t start = clock_monotonic_ms(), elapsed;
 
-	CHECK(run_against(mismatch_pinned_then_other, &ex, &r, 2000) ==
+	CHECK(run_against(mismatch_pinned_then_other, &ex, &r, 5000) ==
 		      EXCHANGE_KEY_MISMATCH,
 	      "a key mismatch with another key ends the exchange");
+	elapsed = clock_monotonic_ms() - start;
+	CHECK(elapsed >= EXCHANGE_MISMATCH_GRACE_MS,
+	      "a key mismatch waits for the grace period");
+	CHECK(elapsed < EXCHANGE_MISMATCH_GRACE_MS + 1000,
+	      "a key mismatch ends the exchange after the grace period");
 	CHECK(memcmp(ex.mismatch_key, other_pub, 32) == 0,
 	      "the key mismatch keeps the registry's key");
 	CHECK(r.calls == 0, "a key mismatch reaches no handler");
+	CHECK(ex.sends >= 3, "sends go on during the grace period");
+}
+
+static void test_key_mismatch_deadline(void)
+{
+	struct replies r = { .calls_needed = 1 };
+	struct exchange ex;
+	uint64_t start = clock_monotonic_ms(), elapsed;
+
+	CHECK(run_against(mismatch_pinned_then_other, &ex, &r, 600) ==
+		      EXCHANGE_KEY_MISMATCH,
+	      "a key mismatch before the deadline ends the exchange");
+	elapsed = clock_monotonic_ms() - start;
+	CHECK(elapsed < 1000, "the deadline cuts the grace period short");
+}
+
+static void test_forged_key_mismatch(void)
+{
+	struct replies r = { .calls_needed = 1 };
+	struct exchange ex;
+
+	CHECK(run_against(mismatch_then_answer, &ex, &r, 5000) ==
+		      EXCHANGE_DONE,
+	      "a reply after a forged key mismatch completes the exchange");
+	CHECK(r.calls == 1, "the reply after the key mismatch is handled");
+	CHECK(r.echoes[0] == ex.sent[1], "the reply echoes the second send");
+
+	memset(&r, 0, sizeof(r));
+	r.calls_needed = 2;
+	CHECK(run_against(answer_then_mismatch, &ex, &r, 600) ==
+		      EXCHANGE_TIMEOUT,
+	      "a key mismatch after a reply is ignored");
+}
+
+static void test_clock_skew(void)
+{
+	struct replies r = { .calls_needed = 1 };
+	struct exchange ex;
+	uint64_t start = clock_monotonic_ms();
+
+	CHECK(run_against(reject_clock_ahead, &ex, &r, 5000) ==
+		      EXCHANGE_CLOCK_SKEW,
+	      "PERR_CLOCK_SKEW ends the exchange");
+	CHECK(clock_monotonic_ms() - start < 1000,
+	      "PERR_CLOCK_SKEW ends the exchange at once");
+	CHECK(ex.clock_gap_s == 3600, "the clock is 3600 s ahead");
+	CHECK(ex.clock_request_type == MSG_REGISTER,
+	      "the clock error names the request");
+	CHECK(r.calls == 0, "PERR_CLOCK_SKEW reaches no handler");
+}
+
+static void test_stale(void)
+{
+	struct replies r = { .calls_needed = 1 };
+	struct exchange ex;
+	uint64_t start = clock_monotonic_ms();
+
+	CHECK(run_against(stale_for_an_hour, &ex, &r, 5000) == EXCHANGE_STALE,
+	      "a stale timestamp that outlasts the deadline ends the exchange");
+	CHECK(clock_monotonic_ms() - start < 1000,
+	      "a lasting stale timestamp ends the exchange at once");
+	CHECK(ex.clock_gap_s >= 3599, "the registry is an hour ahead");
+	CHECK(ex.clock_gap_s <= 3600, "the registry is not more than an hour "
+	      "ahead");
+	CHECK(r.calls == 0, "PERR_STALE_TIMESTAMP reaches no handler");
+
+	memset(&r, 0, sizeof(r));
+	r.calls_needed = 1;
+	CHECK(run_against(stale_for_300_ms, &ex, &r, 5000) == EXCHANGE_DONE,
+	      "a stale timestamp that ends before the deadline is resent");
+	CHECK(ex.sends >= 2, "the stale request is sent again");
+
+	memset(&r, 0, sizeof(r));
+	r.calls_needed = 1;
+	CHECK(run_against(stale_already_past, &ex, &r, 5000) == EXCHANGE_DONE,
+	      "a stale timestamp already passed is resent");
+
+	memset(&r, 0, sizeof(r));
+	r.calls_needed = 1;
+	CHECK(run_against(stale_at_every_send, &ex, &r, 1000) ==
+		      EXCHANGE_STALE,
+	      "stale until the deadline reports the stale timestamp");
 }
 
 static void test_timeout(void)
@@ -290,6 +476,24 @@ static void test_explain(void)
 	      "a key mismatch maps to exit 4");
 	CHECK(strstr(err.text, "from r.pub") != NULL,
 	      "a key mismatch names where the pin came from");
+	ex.clock_request_type = MSG_QUERY;
+	ex.clock_gap_s = 3600;
+	CHECK(exchange_explain(&err, EXCHANGE_CLOCK_SKEW, &ex, "x", 3,
+			       "r.pub") == AVPN_EXIT_REJECTED,
+	      "a clock ahead maps to exit 5");
+	CHECK_STR(err.text, "registry x rejected QUERY: this node's clock is "
+		  "3600 s ahead of the registry's, more than the 600 s "
+		  "allowed; set the clock right (NTP) here, or on the "
+		  "registry if its clock is wrong",
+		  "a clock ahead names the gap and the fix");
+	CHECK(exchange_explain(&err, EXCHANGE_STALE, &ex, "x", 3,
+			       "r.pub") == AVPN_EXIT_REJECTED,
+	      "a stale timestamp maps to exit 5");
+	CHECK_STR(err.text, "registry x rejected QUERY: it accepted a "
+		  "timestamp 3600 s ahead of this node's clock before (the "
+		  "clock went backwards, or a datagram was replayed); set "
+		  "the clock right (NTP) or wait that long",
+		  "a stale timestamp names the causes and the fix");
 }
 
 int main(void)
@@ -306,6 +510,10 @@ int main(void)
 	test_retry();
 	test_drops();
 	test_key_mismatch();
+	test_key_mismatch_deadline();
+	test_forged_key_mismatch();
+	test_clock_skew();
+	test_stale();
 	test_timeout();
 	test_refused();
 	test_explain();
