@@ -31,7 +31,7 @@ routes_of_a() {
 	avpn_start A "$IF_A" "$TMP/a.self" "$TMP/a.peers"
 	run routes_of_a
 	[ "${lines[0]}" = "default via 192.0.2.2 dev veth" ]
-	grep -qF "warning: add route to 0.0.0.0/0 on $IF_A: a route to that subnet exists already" \
+	grep -qF "warning: route to 0.0.0.0/0 not added: it contains the endpoint 192.0.2.2:$TUNNEL_PORT_B of peer b" \
 		"$TMP/$IF_A.log"
 	tunnel_stop "$AVPN_PID"
 	run routes_of_a
@@ -39,8 +39,12 @@ routes_of_a() {
 }
 
 @test "peer with the link's subnet keeps its route" {
-	write_peer b b "192.0.2.2:$TUNNEL_PORT_B" 192.0.2.0/24 >"$TMP/a.peers"
+	# The endpoint lies outside the subnet, so the route is tried.
+	write_peer b b "198.51.100.2:$TUNNEL_PORT_B" 192.0.2.0/24 \
+		>"$TMP/a.peers"
 	avpn_start A "$IF_A" "$TMP/a.self" "$TMP/a.peers"
+	grep -qF "warning: add route to 192.0.2.0/24 on $IF_A: a route to that subnet exists already" \
+		"$TMP/$IF_A.log"
 	run in_ns A ip route get 192.0.2.2
 	[[ "${lines[0]}" == "192.0.2.2 dev veth "* ]]
 	tunnel_stop "$AVPN_PID"
@@ -159,4 +163,19 @@ send_as_registry() {
 	[ "$status" -eq 2 ]
 	[ "$output" = "" ]
 	[ "$stderr" = "avpn-punch: $TMP/a.peers: public endpoint of b: endpoint 0.0.0.0:$TUNNEL_PORT_B is an address of 0.0.0.0/8 (this host), not a unicast address" ]
+}
+
+@test "subnet containing the peer's endpoint gets no route" {
+	write_peer b b "192.0.2.2:$TUNNEL_PORT_B" 192.0.2.2/32,10.99.0.2/32 \
+		>"$TMP/a.peers"
+	avpn_start A "$IF_A" "$TMP/a.self" "$TMP/a.peers"
+	grep -qF "warning: route to 192.0.2.2/32 not added: it contains the endpoint 192.0.2.2:$TUNNEL_PORT_B of peer b, whose datagrams would loop through $IF_A" \
+		"$TMP/$IF_A.log"
+	run in_ns A ip route get 192.0.2.2
+	[[ "${lines[0]}" == "192.0.2.2 dev veth "* ]]
+	# The peer's other subnet is routed through the tunnel.
+	run in_ns A ip route get 10.99.0.2
+	[[ "${lines[0]}" == "10.99.0.2 dev $IF_A "* ]]
+	run in_ns A wg show "$IF_A" allowed-ips
+	[[ "$output" == *"192.0.2.2/32"* ]]
 }

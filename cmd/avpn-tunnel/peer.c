@@ -135,6 +135,53 @@ static void list_remove(struct subnet_list *list, const struct subnet *net)
 	}
 }
 
+/* The peer whose current endpoint lies inside net, or NULL. */
+static const struct peer *peer_endpoint_within(const struct tunnel *t,
+					       const struct subnet *net)
+{
+	const union endpoint *ep;
+	const struct peer *q;
+	const void *addr;
+
+	for (q = t->peers; q != NULL; q = q->next) {
+		ep = &q->endpoint;
+		if (ep->sa.sa_family == AF_INET)
+			addr = &ep->in.sin_addr;
+		else if (ep->sa.sa_family == AF_INET6)
+			addr = &ep->in6.sin6_addr;
+		else
+			continue;
+		if (subnet_contains_addr(net, ep->sa.sa_family, addr))
+			return q;
+	}
+	return NULL;
+}
+
+/*
+ * Adds the route to net through the device, unless net contains a peer's
+ * endpoint: the tunnel's own datagrams to that peer would then be routed
+ * into the device, a loop.
+ * NOTE: checked only when the route is added, so an endpoint that later
+ * roams into a routed subnet, or a peer added after the route, still
+ * loops.  An IPv4-mapped IPv6 endpoint is not matched against IPv4
+ * subnets.
+ */
+static void peer_route_add_checked(struct tunnel *t, const struct subnet *net)
+{
+	const struct peer *q = peer_endpoint_within(t, net);
+	char text[SUBNET_STRLEN], ep[ENDPOINT_STRLEN];
+
+	if (q == NULL) {
+		peer_route_add(t, net);
+		return;
+	}
+	subnet_format(text, net);
+	endpoint_format(ep, &q->endpoint);
+	log_msg(LOG_LEVEL_WARN, "route to %s not added: it contains the "
+		"endpoint %s of peer %s, whose datagrams would loop through "
+		"%s", text, ep, q->name, t->ifname);
+}
+
 /*
  * Maps net to p.  A subnet that another peer held moves to p, as in
  * WireGuard; the route through the device stays.
@@ -158,7 +205,7 @@ int peer_add_allowed(struct peer *p, const struct subnet *net,
 		return -1;
 	previous = owner;
 	if (previous == NULL) {
-		peer_route_add(t, net);
+		peer_route_add_checked(t, net);
 	} else if (previous != p) {
 		list_remove(&previous->allowed, net);
 		log_msg(LOG_LEVEL_INFO, "allowed IPs %s moved from peer %s "
