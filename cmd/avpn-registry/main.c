@@ -6,6 +6,7 @@
  */
 #include <err.h>
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,6 +36,24 @@ static struct registry registry;
 static void wipe_secrets(void)
 {
 	sodium_memzero(registry.private_key, sizeof(registry.private_key));
+}
+
+/*
+ * Gives every allocation of 1 MiB or more its own mapping, which free()
+ * returns to the kernel.  By default glibc raises that threshold to the
+ * size of a freed large block, up to 32 MiB, so after the first load the
+ * table's arrays land on the heap and every SIGHUP reload leaves freed
+ * gaps there that stay resident.  With a million nodes (glibc 2.36) three
+ * reloads grew the resident size from 285 to 311 MiB and the peak to
+ * 513 MiB; with the fixed threshold they stay at 237 and 472 MiB.
+ */
+static void malloc_setup(void)
+{
+	/* AddressSanitizer's allocator ignores mallopt and returns 0. */
+	if (mallopt(M_MMAP_THRESHOLD, 1024 * 1024) == 0)
+		log_msg(LOG_LEVEL_DEBUG, "the allocator ignored the malloc "
+			"mmap threshold; reloads may leave freed memory "
+			"resident");
 }
 
 static void __attribute__((noreturn)) usage(void)
@@ -316,6 +335,7 @@ int main(int argc, char *argv[])
 					      : LOG_LEVEL_INFO);
 	if (cfg.syslog)
 		log_use_syslog();
+	malloc_setup();
 	r->cfg = &cfg;
 	atexit(wipe_secrets);
 	registry_clock(r);
