@@ -29,8 +29,8 @@ static size_t addr_len(int family)
 	return family == AF_INET ? 4 : 16;
 }
 
-int route_ifaddr_parse(struct subnet *ifaddr, const char *s,
-		       struct avpn_error *err)
+int route_prefix_parse(struct subnet *ifaddr, const char *s,
+		       const char *what, struct avpn_error *err)
 {
 	char text[INET6_ADDRSTRLEN];
 	const char *slash = strchr(s, '/'), *errstr;
@@ -39,12 +39,11 @@ int route_ifaddr_parse(struct subnet *ifaddr, const char *s,
 
 	memset(ifaddr, 0, sizeof(*ifaddr));
 	if (slash == NULL)
-		return error_set(err, "invalid interface address \"%.64s\": "
-				 "expected ADDR/PREFIX", s);
+		return error_set(err, "invalid %s \"%.64s\": expected "
+				 "ADDR/PREFIX", what, s);
 	len = (size_t)(slash - s);
 	if (len == 0 || len >= sizeof(text))
-		return error_set(err, "invalid interface address \"%.64s\"",
-				 s);
+		return error_set(err, "invalid %s \"%.64s\"", what, s);
 	memcpy(text, s, len);
 	text[len] = '\0';
 	if (inet_pton(AF_INET, text, ifaddr->addr) == 1)
@@ -52,18 +51,24 @@ int route_ifaddr_parse(struct subnet *ifaddr, const char *s,
 	else if (inet_pton(AF_INET6, text, ifaddr->addr) == 1)
 		ifaddr->family = AF_INET6;
 	else
-		return error_set(err, "invalid interface address \"%.64s\": "
-				 "bad IP address", s);
+		return error_set(err, "invalid %s \"%.64s\": bad IP "
+				 "address", what, s);
 	max = ifaddr->family == AF_INET ? 32 : 128;
 	if (slash[1] < '0' || slash[1] > '9' || strlen(slash + 1) > 3)
-		return error_set(err, "invalid interface address \"%.64s\": "
-				 "bad prefix length", s);
+		return error_set(err, "invalid %s \"%.64s\": bad prefix "
+				 "length", what, s);
 	ifaddr->prefix = (uint8_t)strtonum(slash + 1, 0, max, &errstr);
 	if (errstr != NULL)
-		return error_set(err, "invalid interface address \"%.64s\": "
-				 "prefix length %s, expected 0-%u", s, errstr,
-				 max);
+		return error_set(err, "invalid %s \"%.64s\": prefix "
+				 "length %s, expected 0-%u", what, s,
+				 errstr, max);
 	return 0;
+}
+
+int route_ifaddr_parse(struct subnet *ifaddr, const char *s,
+		       struct avpn_error *err)
+{
+	return route_prefix_parse(ifaddr, s, "interface address", err);
 }
 
 int route_open(struct avpn_error *err)

@@ -21,6 +21,13 @@
 int route_ifaddr_parse(struct subnet *ifaddr, const char *s,
 		       struct avpn_error *err);
 
+/*
+ * Parses ADDR/PREFIX as route_ifaddr_parse does; errors call the value
+ * what ("allowed IP", for instance).
+ */
+int route_prefix_parse(struct subnet *ifaddr, const char *s,
+		       const char *what, struct avpn_error *err);
+
 /* Opens an rtnetlink socket (close-on-exec); returns it or -1. */
 int route_open(struct avpn_error *err);
 

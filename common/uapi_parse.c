@@ -73,7 +73,7 @@ static int parse_allowed_ip(struct parse_state *st, const char *value)
 	struct uapi_peer_set *peer = st->peer;
 	struct subnet net, *grown;
 
-	if (route_ifaddr_parse(&net, value, st->err) == -1) {
+	if (route_prefix_parse(&net, value, "allowed_ip", st->err) == -1) {
 		st->errno_value = EINVAL;
 		return -1;
 	}

@@ -179,3 +179,43 @@ send_as_registry() {
 	run in_ns A wg show "$IF_A" allowed-ips
 	[[ "$output" == *"192.0.2.2/32"* ]]
 }
+
+# Sends the UAPI request in file $1 to A's socket; the reply is in $output.
+uapi_request() {
+	run --separate-stderr in_ns A socat -t 2 - \
+		"UNIX-CONNECT:/var/run/wireguard/$IF_A.sock" <"$1"
+}
+
+@test "UAPI set with a bad allowed_ip names it" {
+	: >"$TMP/a.peers"
+	avpn_start A "$IF_A" "$TMP/a.self" "$TMP/a.peers"
+	printf 'set=1\npublic_key=%s\nallowed_ip=10.99.0.2/33\n\n' \
+		"$(base64 -d <"$TMP/b.pub" | od -An -tx1 | tr -d ' \n')" \
+		>"$TMP/request"
+	uapi_request "$TMP/request"
+	[ "$status" -eq 0 ]
+	[ "$output" = "errno=22" ]
+	grep -qF 'warning: UAPI: invalid allowed_ip "10.99.0.2/33": prefix length too large, expected 0-32' \
+		"$TMP/$IF_A.log"
+}
+
+@test "UAPI request other than get or set gets errno" {
+	: >"$TMP/a.peers"
+	avpn_start A "$IF_A" "$TMP/a.self" "$TMP/a.peers"
+	printf 'list=1\n\n' >"$TMP/request"
+	uapi_request "$TMP/request"
+	[ "$status" -eq 0 ]
+	[ "$output" = "errno=71" ]
+	grep -qF "warning: UAPI: malformed request: expected get=1 or set=1" \
+		"$TMP/$IF_A.log"
+}
+
+@test "send failure names the destination" {
+	# The tunnel's socket is IPv4, so sending to an IPv6 endpoint fails.
+	write_peer b b "[2001:db8::2]:$TUNNEL_PORT_B" 10.99.0.2/32 \
+		>"$TMP/a.peers"
+	avpn_start A "$IF_A" "$TMP/a.self" "$TMP/a.peers"
+	run in_ns A ping -c 1 -W 1 10.99.0.2
+	[ "$status" -ne 0 ]
+	wait_log "$TMP/$IF_A.log" "dropped packet: send-failed, to [2001:db8::2]:$TUNNEL_PORT_B (1 so far)" 5
+}

@@ -89,7 +89,10 @@ void dp_drop(struct tunnel *t, enum drop_class cls, const char *peer,
 	log_limited(&t->drop_limits[cls], level,
 		    "dropped packet: %s%s%s%s%s (%llu so far)",
 		    drop_class_name(cls), peer ? ", peer " : "",
-		    peer ? peer : "", from ? ", from " : "", from ? ep : "",
+		    peer ? peer : "",
+		    from == NULL ? "" :
+		    cls == DROP_SEND_FAILED ? ", to " : ", from ",
+		    from ? ep : "",
 		    (unsigned long long)t->drops[cls]);
 }
 

@@ -288,6 +288,28 @@ static void uapi_conn_handle(struct tunnel *t, struct uapi_conn *c,
 	c->len -= len;
 }
 
+/*
+ * Sends the errno line that the protocol expects for a request that
+ * starts with neither get= nor set=, or that exceeds UAPI_REQUEST_MAX.
+ * The caller then closes the connection.
+ */
+static void uapi_conn_reject(struct uapi_conn *c)
+{
+	char reply[32];
+	int errno_value = EPROTO;
+
+	if (c->len >= UAPI_REQUEST_MAX) {
+		errno_value = EMSGSIZE;
+		log_msg(LOG_LEVEL_WARN, "UAPI: request longer than %d bytes",
+			UAPI_REQUEST_MAX);
+	} else {
+		log_msg(LOG_LEVEL_WARN, "UAPI: malformed request: expected "
+			"get=1 or set=1");
+	}
+	snprintf(reply, sizeof(reply), "errno=%d\n\n", errno_value);
+	uapi_conn_respond(c, reply, strlen(reply));
+}
+
 void status_uapi_readable(struct tunnel *t, struct uapi_conn *c)
 {
 	ssize_t len;
@@ -298,6 +320,8 @@ void status_uapi_readable(struct tunnel *t, struct uapi_conn *c)
 	}
 	while ((len = uapi_request_len(c->buf, c->len)) > 0)
 		uapi_conn_handle(t, c, (size_t)len);
-	if (len == -1)
+	if (len == -1) {
+		uapi_conn_reject(c);
 		uapi_conn_close(c);
+	}
 }
