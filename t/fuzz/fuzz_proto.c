@@ -75,7 +75,11 @@ static void fuzz_body(const uint8_t *data, size_t size)
 		return;
 	len_again = proto_seal(again, sizeof(again), &msg, sender, recipient,
 			       shared);
-	if (len_again != (ssize_t)len)
+	/* An empty QUERY, as nodes before the padding send it, seals again
+	 * with the padding. */
+	if (len_again != (ssize_t)len &&
+	    !(msg.type == MSG_QUERY && len == PROTO_MIN_LEN &&
+	      len_again == PROTO_ERROR_LEN))
 		abort();
 	if (proto_open(&msg_again, again, len_again, shared, &err) == -1)
 		abort();
