@@ -573,8 +573,8 @@ static int state_write_temp(const char *dir, const char *tmp,
 		return error_set(err, "%s: %s", tmp, strerror(errno));
 	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 	named = fd == -1 && (errno == EOPNOTSUPP || errno == EISDIR);
-	/* NOTE: no test runs this path: ext4, tmpfs and ramfs, where the
-	 * tests ran, all have O_TMPFILE. */
+	/* NOTE: no test runs this path, which needs a filesystem without
+	 * O_TMPFILE. */
 	if (named)
 		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 			  O_CLOEXEC, 0600);
