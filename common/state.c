@@ -629,3 +629,26 @@ out:
 	close(lock_fd);
 	return rc;
 }
+
+int state_check_writable(const char *path, struct avpn_error *err)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX];
+	struct stat st;
+
+	if (strcmp(path, "-") == 0)
+		return 0;
+	if (state_temp_names(path, dir, tmp, err) == -1)
+		return -1;
+	if (stat(dir, &st) == -1)
+		return error_set(err, "%s: directory %s: %s; create it or "
+				 "choose another path", path, dir,
+				 strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return error_set(err, "%s: %s is not a directory", path, dir);
+	if (access(dir, W_OK | X_OK) == -1)
+		return error_set(err, "%s: cannot write in directory %s: %s",
+				 path, dir, strerror(errno));
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return error_set(err, "%s: is a directory; name a file", path);
+	return 0;
+}

@@ -126,4 +126,12 @@ int fields_split(char *line, char **fields, int max);
 int state_write_atomic(const char *path, const char *data, size_t len,
 		       mode_t mode, struct avpn_error *err);
 
+/*
+ * Checks, before any work, that state_write_atomic could create path: its
+ * directory exists and this process may write there.  "-" always passes.
+ * A tool calls it right after option parsing, so a bad -o fails before
+ * anything goes on the network.
+ */
+int state_check_writable(const char *path, struct avpn_error *err);
+
 #endif

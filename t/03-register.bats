@@ -412,3 +412,19 @@ register_while_stopped() {
 	[ "$stderr" = "" ]
 	[ "$(cut -f 5 <<<"$output")" = none ]
 }
+
+@test "register with -o in a missing directory sends nothing" {
+	run --separate-stderr register_hq -o "$TMP/missing/self"
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"-o $TMP/missing/self: directory $TMP/missing: No such file or directory; create it or choose another path"* ]]
+	run grep -c 'registered hq' "$TMP/registry.log"
+	[ "$output" = 0 ]
+}
+
+@test "register with -o naming a directory exits 2" {
+	mkdir "$TMP/dir"
+	run --separate-stderr register_hq -o "$TMP/dir"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"$TMP/dir: is a directory; name a file"* ]]
+}

@@ -283,3 +283,11 @@ peer_names() {
 	[ "$(cut -f 1 "$TMP/out")" = dc ]
 	! grep -q "answered with key" "$TMP/err"
 }
+
+@test "peers with -o in a missing directory exits 2" {
+	register_node hq
+	run --separate-stderr peers_of hq -o "$TMP/missing/peers"
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"directory $TMP/missing: No such file or directory; create it or choose another path"* ]]
+}

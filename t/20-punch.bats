@@ -223,3 +223,10 @@ spawn_punch() {
 	[[ $stderr != *"rate limited"* ]]
 	! grep -q "over the punch rate limit" "$TMP/registry.log"
 }
+
+@test "punch with -o in a missing directory exits 2" {
+	run --separate-stderr avpn-punch -k /dev/null -o /nonexistent-avpn-dir/paths self peers
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[[ $stderr == *"directory /nonexistent-avpn-dir: No such file or directory"* ]]
+}

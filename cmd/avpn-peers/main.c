@@ -302,6 +302,7 @@ static void write_peers(const char *path, const struct peer_record *recs,
 
 int main(int argc, char *argv[])
 {
+	struct avpn_error out_error;
 	struct page_set set = { 0 };
 	struct self_record self;
 	struct peer_record *recs;
@@ -313,6 +314,8 @@ int main(int argc, char *argv[])
 		errx(AVPN_EXIT_FAILURE, "libsodium failed to initialize");
 	atexit(wipe_secrets);
 	parse_options(argc, argv, &opts);
+	if (state_check_writable(opts.out_path, &out_error) == -1)
+		errx(AVPN_EXIT_USAGE, "-o %s", out_error.text);
 	log_init("avpn-peers", opts.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
 	if (self_record_read(&self, opts.self_path, &e) == -1)
 		errx(AVPN_EXIT_USAGE, "%s", e.text);

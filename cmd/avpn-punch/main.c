@@ -201,6 +201,7 @@ static void open_socket(void)
 
 int main(int argc, char *argv[])
 {
+	struct avpn_error out_error;
 	struct options opts;
 	struct avpn_error e;
 	int status;
@@ -208,6 +209,8 @@ int main(int argc, char *argv[])
 	if (sodium_init() == -1)
 		errx(AVPN_EXIT_FAILURE, "libsodium failed to initialise");
 	parse_options(argc, argv, &opts);
+	if (state_check_writable(opts.out_path, &out_error) == -1)
+		errx(AVPN_EXIT_USAGE, "-o %s", out_error.text);
 	log_init(getprogname(), opts.verbose >= 2 ? LOG_LEVEL_DEBUG :
 		 opts.verbose == 1 ? LOG_LEVEL_INFO : LOG_LEVEL_WARN);
 	if (self_record_read(&run.self, opts.self_path, &e) == -1)

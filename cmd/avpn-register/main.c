@@ -263,6 +263,7 @@ static void write_record(const char *path, const struct self_record *rec)
 
 int main(int argc, char *argv[])
 {
+	struct avpn_error out_error;
 	struct registration *reg = &registration;
 	struct self_record rec;
 	struct options opts;
@@ -272,6 +273,8 @@ int main(int argc, char *argv[])
 		errx(AVPN_EXIT_FAILURE, "libsodium failed to initialize");
 	atexit(wipe_secrets);
 	parse_options(argc, argv, &opts, reg);
+	if (state_check_writable(opts.out_path, &out_error) == -1)
+		errx(AVPN_EXIT_USAGE, "-o %s", out_error.text);
 	log_init("avpn-register",
 		 opts.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
 	parse_override(reg, opts.override_arg);
