@@ -163,23 +163,42 @@ static void reply_register_ack(struct registry *r, const struct datagram *d,
 	send_to_node(r, d->reply, &d->from, i, &m);
 }
 
-/* True when the registration changes what the node's peers learn. */
+/*
+ * Names, in out, the parts of the registration that change what the node's
+ * peers learn ("LAN endpoint, NAT type endpoint-independent"), and returns
+ * whether there is any.
+ */
 static bool registration_differs(const struct table *t, uint32_t i,
-				 const struct msg_register *reg)
+				 const struct msg_register *reg, char *out,
+				 size_t size)
 {
 	const struct node *n = &t->nodes[i];
 	struct packed_ep private_ep, override;
 	struct subnet_list old;
+	bool subnets_differ;
 
 	packed_ep_set(&private_ep, &reg->private_ep);
 	packed_ep_set(&override, &reg->override);
 	node_get_subnets(t, i, &old);
-	return !packed_ep_equal(&n->private_ep, &private_ep) ||
-	       !packed_ep_equal(&n->override, &override) ||
-	       n->nat != reg->nat ||
-	       old.count != reg->subnets.count ||
-	       memcmp(old.nets, reg->subnets.nets,
-		      old.count * sizeof(old.nets[0])) != 0;
+	subnets_differ = old.count != reg->subnets.count ||
+			 memcmp(old.nets, reg->subnets.nets,
+				old.count * sizeof(old.nets[0])) != 0;
+	out[0] = '\0';
+	if (!packed_ep_equal(&n->private_ep, &private_ep))
+		strlcat(out, ", LAN endpoint", size);
+	if (!packed_ep_equal(&n->override, &override))
+		strlcat(out, ", port forward", size);
+	if (subnets_differ)
+		strlcat(out, ", subnets", size);
+	if (n->nat != reg->nat) {
+		strlcat(out, ", NAT type ", size);
+		strlcat(out, nat_type_name(reg->nat), size);
+	}
+	if (out[0] == '\0')
+		return false;
+	/* Drop the leading ", ". */
+	memmove(out, out + 2, strlen(out + 2) + 1);
+	return true;
 }
 
 /* Stores the registration and pushes what changed to the node's peers.
@@ -191,7 +210,9 @@ static void store_registration(struct registry *r, const struct datagram *d,
 	const char *name = r->table.auth.nodes[i].name;
 	char from[ENDPOINT_STRLEN], before[ENDPOINT_STRLEN];
 	bool was = n->flags & NODE_REGISTERED;
-	bool differs = !was || registration_differs(&r->table, i, reg);
+	char changes[96] = "";
+	bool differs = !was || registration_differs(&r->table, i, reg,
+						     changes, sizeof(changes));
 	struct packed_ep observed;
 	union endpoint old;
 	bool moved;
@@ -216,7 +237,8 @@ static void store_registration(struct registry *r, const struct datagram *d,
 			from);
 		push_update(r, i, UPDATE_MOVED);
 	} else {
-		log_msg(LOG_LEVEL_INFO, "%s changed its registration", name);
+		log_msg(LOG_LEVEL_INFO, "%s changed its registration: %s", name,
+			changes);
 		push_update(r, i, UPDATE_MOVED);
 	}
 }
