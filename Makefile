@@ -129,7 +129,7 @@ bench: all
 	$(Q)t/bench/run
 
 demo: all
-	$(Q)scripts/demo
+	$(Q)AVPN_BUILD=$(BUILD) scripts/demo
 
 # bash-completion loads a completion by the command's name, so every
 # program gets a link to the one file.  The systemd units name the programs
