@@ -61,11 +61,14 @@ static void test_set_device_and_peer(void)
 	int code;
 
 	CHECK(parse(&req, text, &code, &e) == 0, "full set parses");
-	CHECK(req.is_set && req.has_private_key, "private key present");
+	CHECK(req.is_set, "request is a set");
+	CHECK(req.has_private_key, "private key present");
 	sodium_hex2bin(key, 32, KEY_A, 64, NULL, NULL, NULL);
 	CHECK(memcmp(key, req.private_key, 32) == 0, "private key decoded");
-	CHECK(req.has_listen_port && req.listen_port == 51820, "port");
-	CHECK(req.has_fwmark && req.fwmark == 0, "fwmark 0");
+	CHECK(req.has_listen_port, "listen port present");
+	CHECK(req.listen_port == 51820, "listen port 51820");
+	CHECK(req.has_fwmark, "fwmark present");
+	CHECK(req.fwmark == 0, "fwmark 0");
 	CHECK(req.replace_peers, "replace_peers");
 	CHECK(req.peer_count == 1, "one peer");
 	CHECK(req.peers[0].has_endpoint, "endpoint present");
